@@ -1,0 +1,1 @@
+"""Pure protocol decisions: no I/O, `now` and keys passed in."""

@@ -1,0 +1,126 @@
+"""The one typed settings object, read from AUTH_* environment variables at the edge."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def normalize_url(url: str) -> str:
+    """Canonical form of a resource or issuer URL: lowercase scheme and host, no trailing slash, no fragment."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    if parts.fragment or parts.query:
+        raise ValueError(f"URL must not carry a query or fragment: {url!r}")
+    netloc = parts.hostname.lower()
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+StrList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of the auth service. docs/configuration.md lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    issuer: str = Field(description="Public URL of this authorization server (no path).")
+    resources: StrList = Field(
+        default_factory=list, description="Resource URLs (RFC 8707) of the MCP services the gateway fronts."
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Redis URL; unset means in-memory (dev only).")
+    key_dir: Path = Field(default=Path("data/keys"), description="Directory holding the RS256 signing keys.")
+    identity_provider: Literal["dev"] = Field(default="dev", description="Login provider.")
+    scopes_supported: StrList = Field(default_factory=lambda: ["mcp"])
+    default_scopes: StrList = Field(default_factory=lambda: ["mcp"])
+    required_scopes: StrList = Field(default_factory=lambda: ["mcp"])
+    require_resource: bool = Field(default=False, description="Reject authorization requests without `resource`.")
+    allowed_redirect_schemes: StrList = Field(
+        default_factory=list, description="Extra private-use URI schemes allowed as redirect URIs (RFC 8252 §7.1)."
+    )
+    access_token_ttl: int = Field(default=3600, gt=0)
+    refresh_token_ttl: int = Field(default=30 * 86400, gt=0)
+    code_ttl: int = Field(default=60, gt=0)
+    auth_request_ttl: int = Field(default=600, gt=0)
+    session_ttl: int = Field(default=12 * 3600, gt=0)
+    consent_ttl: int = Field(default=30 * 86400, gt=0)
+    unused_client_ttl: int = Field(default=86400, gt=0)
+    client_idle_ttl: int = Field(default=90 * 86400, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    revocation_sync_interval: float = Field(default=0.25, gt=0, le=1.0)
+    verify_cache_size: int = Field(default=50_000, gt=0)
+    log_level: str = Field(default="INFO")
+
+    @field_validator("resources", "scopes_supported", "default_scopes", "required_scopes", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("allowed_redirect_schemes", mode="before")
+    @classmethod
+    def _schemes(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            for scheme in value:
+                if str(scheme).lower() in ("http", "https", "javascript", "data", "file", "vbscript"):
+                    raise ValueError(f"{scheme!r} cannot be an extra redirect scheme")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        issuer = normalize_url(value)
+        if urlsplit(issuer).path:
+            raise ValueError("the issuer must not have a path (serve auth at the root of its host)")
+        return issuer
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalize_url(v) for v in value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        parts = urlsplit(self.issuer)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+            raise ValueError("an http issuer is allowed only on a loopback address; use https")
+        if self.identity_provider == "dev" and not (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
+            raise ValueError("the dev login refuses to run unless the issuer is a loopback http URL")
+        if not set(self.default_scopes) <= set(self.scopes_supported):
+            raise ValueError("default_scopes must be a subset of scopes_supported")
+        if not set(self.required_scopes) <= set(self.scopes_supported):
+            raise ValueError("required_scopes must be a subset of scopes_supported")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")

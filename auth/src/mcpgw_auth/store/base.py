@@ -1,0 +1,91 @@
+"""The Store interface, in domain verbs. Hashing of secrets happens before the store sees them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mcpgw_auth.records import (
+    AuthCode,
+    AuthRequest,
+    Client,
+    Family,
+    Identity,
+    Redeemed,
+    Replayed,
+    Revocation,
+    Reused,
+    Rotated,
+)
+
+
+class Store(Protocol):
+    """Everything auth keeps. Every entry expires; every `*_hash` argument is already a SHA-256 of a secret."""
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    # Clients (RFC 7591/7592). An unused registration lives `ttl`; `touch_client` marks it used and extends it.
+    async def save_client(self, client: Client, ttl: int) -> None: ...
+
+    async def get_client(self, client_id: str) -> Client | None: ...
+
+    async def touch_client(self, client_id: str, ttl: int) -> None: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    # Pending authorization requests, between /authorize and the consent decision.
+    async def save_auth_request(self, request: AuthRequest, ttl: int) -> None: ...
+
+    async def get_auth_request(self, request_id: str) -> AuthRequest | None: ...
+
+    async def take_auth_request(self, request_id: str) -> AuthRequest | None:
+        """Return and delete atomically: a request is decided once."""
+        ...
+
+    # Browser login sessions, keyed by the hash of the session cookie.
+    async def save_session(self, session_hash: str, identity: Identity, ttl: int) -> None: ...
+
+    async def get_session(self, session_hash: str) -> Identity | None: ...
+
+    async def delete_session(self, session_hash: str) -> None: ...
+
+    # Remembered consent, keyed by a digest of (user, client, scopes, resource).
+    async def save_consent(self, consent_key: str, ttl: int) -> None: ...
+
+    async def has_consent(self, consent_key: str) -> bool: ...
+
+    # Authorization codes: single use, atomically.
+    async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None: ...
+
+    async def take_code(self, code_hash: str, replay_ttl: int) -> Redeemed | Replayed | None:
+        """First call returns the code and leaves a replay marker for `replay_ttl`; later calls return Replayed."""
+        ...
+
+    # Grants: a family of rotating refresh tokens and the access tokens issued from it.
+    async def save_family(self, family: Family, refresh_hash: str, ttl: int) -> None:
+        """Create the family with its first refresh token; both live `ttl` seconds."""
+        ...
+
+    async def get_refresh(self, refresh_hash: str) -> Family | None:
+        """The family of a current (not yet rotated) refresh token."""
+        ...
+
+    async def rotate_refresh(self, old_hash: str, new_hash: str, ttl: int) -> Rotated | Reused | None:
+        """Atomically retire `old_hash` and make `new_hash` current. A retired token -> Reused; unknown -> None."""
+        ...
+
+    async def add_family_token(self, family_id: str, jti: str, expires_at: int) -> None: ...
+
+    async def revoke_family(self, family_id: str) -> list[tuple[str, int]]:
+        """Delete the family and its refresh tokens; return (jti, expires_at) of its access tokens."""
+        ...
+
+    async def families_of_client(self, client_id: str) -> list[str]: ...
+
+    # The revocation feed every replica follows (RFC 7009 takes effect within a second everywhere).
+    async def publish_revocations(self, entries: list[Revocation]) -> None: ...
+
+    async def read_revocations(self, after: str | None, block_ms: int) -> tuple[list[Revocation], str]:
+        """Entries after cursor `after` (None: all still relevant), waiting up to `block_ms` for new ones."""
+        ...
