@@ -86,7 +86,7 @@ class Family(Record):
 
 
 class Revocation(Record):
-    """An entry of the revocation feed every replica follows: a token id, or all tokens of a client issued up to `at`."""
+    """A revocation feed entry every replica follows: a token id, or all tokens of a client issued up to `at`."""
 
     kind: Literal["jti", "client"]
     value: str

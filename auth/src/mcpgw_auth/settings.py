@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     required_scopes: StrList = Field(default_factory=lambda: ["mcp"])
     require_resource: bool = Field(default=False, description="Reject authorization requests without `resource`.")
     allowed_redirect_schemes: StrList = Field(
-        default_factory=list, description="Extra private-use URI schemes allowed as redirect URIs (RFC 8252 §7.1)."
+        default_factory=list,
+        description="Extra private-use URI schemes allowed as redirect URIs (RFC 8252 §7.1).",
     )
     access_token_ttl: int = Field(default=3600, gt=0)
     refresh_token_ttl: int = Field(default=30 * 86400, gt=0)

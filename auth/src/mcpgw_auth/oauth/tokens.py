@@ -1,0 +1,103 @@
+"""Access tokens: RS256 JWTs (RFC 9068 profile, claims per DESIGN.md §3). Pure: keys and `now` are passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from mcpgw_auth.keys import KeySet
+from mcpgw_auth.oauth.errors import OAuthError
+
+ALGORITHM = "RS256"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    subject: str
+    username: str
+    client_id: str
+    scopes: frozenset[str]
+    scope: str
+    audience: frozenset[str]
+    issued_at: int
+    expires_at: int
+    jti: str
+
+
+def mint(
+    keys: KeySet,
+    *,
+    issuer: str,
+    subject: str,
+    username: str,
+    client_id: str,
+    scopes: tuple[str, ...],
+    audience: list[str],
+    now: int,
+    ttl: int,
+    jti: str,
+) -> str:
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "preferred_username": username,
+        # RFC 8707 §2: the audience is the resource the token was requested for; several for a legacy grant.
+        "aud": audience[0] if len(audience) == 1 else audience,
+        "client_id": client_id,  # RFC 9068 §2.2
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + ttl,
+        "jti": jti,
+    }
+    # RFC 9068 §2.1: typ "at+jwt"; the kid names the key in our JWKS.
+    return jwt.encode(claims, keys.private_key, algorithm=ALGORITHM, headers={"kid": keys.active_kid, "typ": "at+jwt"})
+
+
+def token_kid(token: str) -> str | None:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return None
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) else None
+
+
+def decode(token: str, keys: KeySet, *, issuer: str, now: int) -> AccessClaims:
+    """Verify signature (RS256 only: `none` and HS256-with-the-public-key are refused), issuer and expiry."""
+    kid = token_kid(token)
+    key = keys.public_keys.get(kid) if kid else None
+    if key is None:
+        raise OAuthError("invalid_token", "unknown signing key", status=401)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "require": ["exp", "iat", "sub", "jti", "aud"],
+            },
+        )
+    except jwt.PyJWTError as exc:
+        raise OAuthError("invalid_token", f"token rejected: {type(exc).__name__}", status=401) from exc
+    aud = claims["aud"]
+    audience = frozenset([aud] if isinstance(aud, str) else aud)
+    exp = int(claims["exp"])
+    if exp <= now:
+        raise OAuthError("invalid_token", "token expired", status=401)
+    scope = str(claims.get("scope", ""))
+    return AccessClaims(
+        subject=str(claims["sub"]),
+        username=str(claims.get("preferred_username", "")),
+        client_id=str(claims.get("client_id", "")),
+        scopes=frozenset(scope.split()),
+        scope=scope,
+        audience=audience,
+        issued_at=int(claims["iat"]),
+        expires_at=exp,
+        jti=str(claims["jti"]),
+    )

@@ -1,0 +1,1 @@
+"""Thin HTTP layer: parse, call the protocol core, render. Errors become responses in web/errors.py."""

@@ -1,0 +1,41 @@
+"""Server-rendered pages: autoescaped Jinja2 templates, strict CSP, never framed, never cached."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+
+def form_target(redirect_uri: str) -> str:
+    """The CSP source for a client's redirect URI: browsers apply form-action to the redirect after a POST."""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+class Pages:
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=PackageLoader("mcpgw_auth", "templates"), autoescape=select_autoescape(default=True)
+        )
+
+    def render(
+        self, template: str, status: int = 200, form_targets: tuple[str, ...] = (), **context: Any
+    ) -> HTMLResponse:
+        html = self._env.get_template(template).render(**context)
+        form_action = " ".join(("'self'", *form_targets))
+        csp = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+            f"form-action {form_action}; frame-ancestors 'none'"
+        )
+        headers = {
+            "Content-Security-Policy": csp,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        }
+        return HTMLResponse(html, status_code=status, headers=headers)
