@@ -12,8 +12,8 @@ from mcpgw_auth.records import (
     Identity,
     Redeemed,
     Replayed,
-    Revocation,
     Reused,
+    Revocation,
     Rotated,
 )
 
@@ -82,6 +82,8 @@ class Store(Protocol):
         ...
 
     async def families_of_client(self, client_id: str) -> list[str]: ...
+
+    async def families_of_user(self, subject: str) -> list[str]: ...
 
     # The revocation feed every replica follows (RFC 7009 takes effect within a second everywhere).
     async def publish_revocations(self, entries: list[Revocation]) -> None: ...

@@ -1,0 +1,588 @@
+"""One contract suite run against every Store: in memory, Redis on fakeredis, Redis on a real redis-server.
+
+Time: the memory store runs on a fake clock; for Redis, `advance` takes the seconds off every key's TTL, which is what
+the passing of time does to Redis keys (and every key the store writes has a TTL, as a test below checks).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import fakeredis
+import pytest
+from mcpgw_auth.records import (
+    AuthCode,
+    AuthRequest,
+    Client,
+    ClientMetadata,
+    Family,
+    Identity,
+    Redeemed,
+    Replayed,
+    Reused,
+    Revocation,
+    Rotated,
+)
+from mcpgw_auth.store import Store
+from mcpgw_auth.store.memory import MemoryStore
+from mcpgw_auth.store.redis import RedisStore
+from redis.asyncio import Redis
+
+pytestmark = pytest.mark.anyio
+
+LUPA_MISSING = (
+    "fakeredis runs the store's Lua scripts only with the `lupa` package: "
+    "add `fakeredis[lua]` (or `lupa`) to the dev dependency group"
+)
+
+
+@dataclass
+class Harness:
+    kind: str
+    store: Store
+    now: Callable[[], float]
+    advance: Callable[[float], Awaitable[None]]
+    redis: Redis | None = None
+    prefix: str = ""
+
+    async def wait_reader_blocked(self) -> None:
+        """Return once a read_revocations call is parked waiting for entries."""
+        await anyio.wait_all_tasks_blocked()
+        if self.kind == "redis":
+            assert self.redis is not None
+            with anyio.fail_after(10):
+                while True:
+                    if (await self.redis.info("clients"))["blocked_clients"] >= 1:
+                        return
+                    await anyio.sleep(0.005)
+
+
+def _memory() -> Harness:
+    clock = [time.time()]
+
+    async def advance(seconds: float) -> None:
+        clock[0] += seconds
+
+    return Harness("memory", MemoryStore(clock=lambda: clock[0]), lambda: clock[0], advance)
+
+
+def _over_redis(kind: str, client: Redis) -> Harness:
+    prefix = f"test-{uuid.uuid4().hex}:"
+
+    async def advance(seconds: float) -> None:
+        async for key in client.scan_iter(match=prefix + "*"):
+            left = await client.pttl(key)
+            if left == -1:
+                continue  # no TTL: test_every_key_has_a_ttl reports it
+            if left <= seconds * 1000:
+                await client.delete(key)
+            else:
+                await client.pexpire(key, int(left - seconds * 1000))
+
+    return Harness(kind, RedisStore(client, prefix=prefix), time.time, advance, client, prefix)
+
+
+async def _harness(kind: str, request: pytest.FixtureRequest) -> Harness:
+    if kind == "memory":
+        return _memory()
+    if kind == "fakeredis":
+        if importlib.util.find_spec("lupa") is None:
+            pytest.fail(LUPA_MISSING)
+        return _over_redis(kind, fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
+    url: str = request.getfixturevalue("redis_server")
+    return _over_redis(kind, Redis.from_url(url, decode_responses=True))
+
+
+@pytest.fixture(params=["memory", "fakeredis", "redis"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    h = await _harness(request.param, request)
+    yield h
+    await h.store.close()
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+async def redis_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    h = await _harness(request.param, request)
+    yield h
+    await h.store.close()
+
+
+ALICE = Identity(subject="dev:alice", username="alice")
+BOB = Identity(subject="dev:bob", username="bob")
+
+
+def make_client(client_id: str = "client-1") -> Client:
+    metadata = ClientMetadata(redirect_uris=("http://127.0.0.1:9000/callback",), client_name="Test client")
+    return Client(
+        client_id=client_id,
+        client_secret_hash="secret-hash",
+        registration_token_hash="registration-hash",
+        issued_at=1_700_000_000,
+        metadata=metadata,
+    )
+
+
+def make_request(request_id: str = "req-1") -> AuthRequest:
+    return AuthRequest(
+        request_id=request_id,
+        client_id="client-1",
+        redirect_uri="http://127.0.0.1:9000/callback",
+        state="xyz",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        scopes=("mcp",),
+        resource="http://localhost:8000/demo/mcp",
+        csrf="csrf-token",
+        created_at=1_700_000_000,
+    )
+
+
+def make_code(family_id: str = "fam-1") -> AuthCode:
+    return AuthCode(
+        client_id="client-1",
+        redirect_uri="http://127.0.0.1:9000/callback",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        scopes=("mcp",),
+        resource="http://localhost:8000/demo/mcp",
+        identity=ALICE,
+        family_id=family_id,
+        issued_at=1_700_000_000,
+    )
+
+
+def make_family(family_id: str = "fam-1", client_id: str = "client-1", identity: Identity = ALICE) -> Family:
+    return Family(
+        family_id=family_id,
+        client_id=client_id,
+        identity=identity,
+        scopes=("mcp",),
+        resource="http://localhost:8000/demo/mcp",
+        created_at=1_700_000_000,
+    )
+
+
+def revocation(value: str, expires_at: float) -> Revocation:
+    return Revocation(kind="jti", value=value, at=int(time.time()), expires_at=int(expires_at))
+
+
+async def test_ping(harness: Harness) -> None:
+    assert await harness.store.ping() is True
+
+
+async def test_ping_is_false_when_redis_is_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        with anyio.fail_after(10):
+            assert await store.ping() is False
+    finally:
+        await store.close()
+
+
+async def test_client_round_trip_and_expiry(harness: Harness) -> None:
+    store, client = harness.store, make_client()
+    await store.save_client(client, ttl=10)
+    assert await store.get_client("client-1") == client
+    assert await store.get_client("other") is None
+    await harness.advance(11)
+    assert await store.get_client("client-1") is None
+
+
+async def test_touch_client_marks_used_and_extends(harness: Harness) -> None:
+    store = harness.store
+    await store.save_client(make_client(), ttl=10)
+    await harness.advance(5)
+    await store.touch_client("client-1", ttl=100)
+    await harness.advance(50)
+    touched = await store.get_client("client-1")
+    assert touched == make_client().model_copy(update={"used": True})
+    await harness.advance(51)
+    assert await store.get_client("client-1") is None
+
+
+async def test_touch_missing_client_creates_nothing(harness: Harness) -> None:
+    await harness.store.touch_client("ghost", ttl=100)
+    assert await harness.store.get_client("ghost") is None
+
+
+async def test_delete_client(harness: Harness) -> None:
+    store = harness.store
+    await store.save_client(make_client(), ttl=100)
+    assert await store.delete_client("client-1") is True
+    assert await store.get_client("client-1") is None
+    assert await store.delete_client("client-1") is False
+
+
+async def test_auth_request_is_taken_once(harness: Harness) -> None:
+    store, request = harness.store, make_request()
+    await store.save_auth_request(request, ttl=600)
+    assert await store.get_auth_request("req-1") == request
+    assert await store.get_auth_request("req-1") == request
+    assert await store.take_auth_request("req-1") == request
+    assert await store.take_auth_request("req-1") is None
+    assert await store.get_auth_request("req-1") is None
+
+
+async def test_concurrent_auth_request_takes_yield_one(harness: Harness) -> None:
+    await harness.store.save_auth_request(make_request(), ttl=600)
+    results: list[AuthRequest | None] = []
+
+    async def take() -> None:
+        results.append(await harness.store.take_auth_request("req-1"))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(take)
+    assert [r for r in results if r is not None] == [make_request()]
+    assert len(results) == 20
+
+
+async def test_auth_request_expires(harness: Harness) -> None:
+    await harness.store.save_auth_request(make_request(), ttl=600)
+    await harness.advance(601)
+    assert await harness.store.get_auth_request("req-1") is None
+    assert await harness.store.take_auth_request("req-1") is None
+
+
+async def test_session_round_trip_delete_and_expiry(harness: Harness) -> None:
+    store = harness.store
+    await store.save_session("s1", ALICE, ttl=100)
+    await store.save_session("s2", BOB, ttl=10)
+    assert await store.get_session("s1") == ALICE
+    assert await store.get_session("s2") == BOB
+    await store.delete_session("s1")
+    await store.delete_session("missing")
+    assert await store.get_session("s1") is None
+    await harness.advance(11)
+    assert await store.get_session("s2") is None
+
+
+async def test_consent_round_trip_and_expiry(harness: Harness) -> None:
+    store = harness.store
+    assert await store.has_consent("k") is False
+    await store.save_consent("k", ttl=10)
+    assert await store.has_consent("k") is True
+    assert await store.has_consent("other") is False
+    await harness.advance(11)
+    assert await store.has_consent("k") is False
+
+
+async def test_code_is_redeemed_once_then_replayed(harness: Harness) -> None:
+    store = harness.store
+    await store.save_code("h1", make_code(), ttl=60)
+    assert await store.take_code("h1", replay_ttl=120) == Redeemed(code=make_code())
+    assert await store.take_code("h1", replay_ttl=120) == Replayed(family_id="fam-1")
+    assert await store.take_code("h1", replay_ttl=120) == Replayed(family_id="fam-1")
+    assert await store.take_code("unknown", replay_ttl=120) is None
+
+
+async def test_replay_marker_lives_replay_ttl(harness: Harness) -> None:
+    store = harness.store
+    await store.save_code("h1", make_code(), ttl=60)
+    assert isinstance(await store.take_code("h1", replay_ttl=120), Redeemed)
+    await harness.advance(100)  # past the code's own ttl, within the marker's
+    assert await store.take_code("h1", replay_ttl=120) == Replayed(family_id="fam-1")
+    await harness.advance(21)
+    assert await store.take_code("h1", replay_ttl=120) is None
+
+
+async def test_unredeemed_code_expires(harness: Harness) -> None:
+    await harness.store.save_code("h1", make_code(), ttl=60)
+    await harness.advance(61)
+    assert await harness.store.take_code("h1", replay_ttl=120) is None
+
+
+async def test_concurrent_code_takes_redeem_exactly_once(harness: Harness) -> None:
+    await harness.store.save_code("h1", make_code(), ttl=60)
+    results: list[Redeemed | Replayed | None] = []
+
+    async def take() -> None:
+        results.append(await harness.store.take_code("h1", replay_ttl=120))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(take)
+    assert [r for r in results if isinstance(r, Redeemed)] == [Redeemed(code=make_code())]
+    assert results.count(Replayed(family_id="fam-1")) == 19
+
+
+async def test_refresh_rotation_and_reuse(harness: Harness) -> None:
+    store, family = harness.store, make_family()
+    await store.save_family(family, "r0", ttl=100)
+    assert await store.get_refresh("r0") == family
+    assert await store.get_refresh("unknown") is None
+
+    assert await store.rotate_refresh("r0", "r1", ttl=100) == Rotated(family=family)
+    assert await store.get_refresh("r0") is None
+    assert await store.get_refresh("r1") == family
+    # OAuth 2.1 §4.3.1: a rotated-out token presented again is reuse.
+    assert await store.rotate_refresh("r0", "r2", ttl=100) == Reused(family_id="fam-1")
+    assert await store.get_refresh("r2") is None
+    assert await store.rotate_refresh("r1", "r3", ttl=100) == Rotated(family=family)
+    assert await store.rotate_refresh("unknown", "r4", ttl=100) is None
+
+
+async def test_rotation_extends_the_family_and_keeps_retired_markers(harness: Harness) -> None:
+    store = harness.store
+    await store.save_family(make_family(), "r0", ttl=10)
+    await harness.advance(8)
+    assert isinstance(await store.rotate_refresh("r0", "r1", ttl=10), Rotated)
+    await harness.advance(8)
+    assert isinstance(await store.rotate_refresh("r1", "r2", ttl=10), Rotated)
+    await harness.advance(8)  # 24 s in: r0 alone would have expired at 10, its first rotation's ttl ended at 18
+    assert await store.get_refresh("r2") == make_family()
+    assert await store.rotate_refresh("r0", "x", ttl=10) == Reused(family_id="fam-1")
+    assert await store.families_of_client("client-1") == ["fam-1"]
+    await harness.advance(3)
+    assert await store.get_refresh("r2") is None
+    assert await store.rotate_refresh("r0", "y", ttl=10) is None
+    assert await store.rotate_refresh("r2", "z", ttl=10) is None
+    assert await store.families_of_client("client-1") == []
+
+
+async def test_concurrent_rotations_rotate_exactly_once(harness: Harness) -> None:
+    await harness.store.save_family(make_family(), "r0", ttl=100)
+    results: list[Rotated | Reused | None] = []
+
+    async def rotate(n: int) -> None:
+        results.append(await harness.store.rotate_refresh("r0", f"new-{n}", ttl=100))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(20):
+            tg.start_soon(rotate, n)
+    assert [r for r in results if isinstance(r, Rotated)] == [Rotated(family=make_family())]
+    assert results.count(Reused(family_id="fam-1")) == 19
+    current = [n for n in range(20) if await harness.store.get_refresh(f"new-{n}") is not None]
+    assert len(current) == 1
+
+
+async def test_revoke_family_returns_access_tokens_and_kills_refresh_tokens(harness: Harness) -> None:
+    store, now = harness.store, int(harness.now())
+    await store.save_family(make_family(), "r0", ttl=100)
+    await store.add_family_token("fam-1", "jti-a", now + 60)
+    assert isinstance(await store.rotate_refresh("r0", "r1", ttl=100), Rotated)
+    await store.add_family_token("fam-1", "jti-b", now + 90)
+
+    assert await store.revoke_family("fam-1") == [("jti-a", now + 60), ("jti-b", now + 90)]
+    assert await store.get_refresh("r1") is None
+    assert await store.rotate_refresh("r1", "r2", ttl=100) is None
+    assert await store.rotate_refresh("r0", "r2", ttl=100) is None
+    assert await store.families_of_client("client-1") == []
+    assert await store.families_of_user("dev:alice") == []
+    assert await store.revoke_family("fam-1") == []
+    assert await store.revoke_family("never-existed") == []
+
+
+async def test_replayed_code_leads_to_its_family(harness: Harness) -> None:
+    store, now = harness.store, int(harness.now())
+    await store.save_code("c1", make_code("fam-1"), ttl=60)
+    redeemed = await store.take_code("c1", replay_ttl=60)
+    assert isinstance(redeemed, Redeemed)
+    await store.save_family(make_family(redeemed.code.family_id), "r0", ttl=100)
+    await store.add_family_token("fam-1", "jti-a", now + 60)
+    replay = await store.take_code("c1", replay_ttl=60)
+    assert isinstance(replay, Replayed)
+    # RFC 6749 §4.1.2: on a replayed code, revoke the tokens issued from it.
+    assert await store.revoke_family(replay.family_id) == [("jti-a", now + 60)]
+    assert await store.get_refresh("r0") is None
+
+
+async def test_add_family_token_to_a_missing_family_records_nothing(harness: Harness) -> None:
+    await harness.store.add_family_token("ghost", "jti-a", int(harness.now()) + 60)
+    assert await harness.store.revoke_family("ghost") == []
+
+
+async def test_expired_access_tokens_are_pruned(harness: Harness) -> None:
+    store, now = harness.store, int(harness.now())
+    await store.save_family(make_family(), "r0", ttl=100)
+    await store.add_family_token("fam-1", "old", now - 10)
+    await store.add_family_token("fam-1", "live", now + 60)
+    assert await store.revoke_family("fam-1") == [("live", now + 60)]
+
+
+async def test_access_tokens_outliving_their_family_stay_revocable(harness: Harness) -> None:
+    store, now = harness.store, int(harness.now())
+    await store.save_family(make_family(), "r0", ttl=10)
+    await store.add_family_token("fam-1", "jti-a", now + 100)
+    await harness.advance(50)
+    assert await store.get_refresh("r0") is None
+    assert await store.revoke_family("fam-1") == [("jti-a", now + 100)]
+
+
+async def test_families_of_client_and_user(harness: Harness) -> None:
+    store = harness.store
+    await store.save_family(make_family("fam-1", "client-1", ALICE), "r1", ttl=100)
+    await store.save_family(make_family("fam-2", "client-1", BOB), "r2", ttl=10)
+    await store.save_family(make_family("fam-3", "client-2", ALICE), "r3", ttl=100)
+    assert sorted(await store.families_of_client("client-1")) == ["fam-1", "fam-2"]
+    assert await store.families_of_client("client-2") == ["fam-3"]
+    assert await store.families_of_client("client-3") == []
+    assert sorted(await store.families_of_user("dev:alice")) == ["fam-1", "fam-3"]
+    assert await store.families_of_user("dev:bob") == ["fam-2"]
+
+    await store.revoke_family("fam-1")
+    assert await store.families_of_client("client-1") == ["fam-2"]
+    assert await store.families_of_user("dev:alice") == ["fam-3"]
+    await harness.advance(11)
+    assert await store.families_of_client("client-1") == []
+    assert await store.families_of_user("dev:bob") == []
+    assert await store.families_of_user("dev:alice") == ["fam-3"]
+
+
+async def test_revocation_feed_read_from_the_start(harness: Harness) -> None:
+    store, now = harness.store, harness.now()
+    entries, cursor = await store.read_revocations(None, block_ms=0)
+    assert entries == []
+    a, b = (
+        revocation("jti-a", now + 60),
+        Revocation(kind="client", value="client-1", at=int(now), expires_at=int(now) + 60),
+    )
+    await store.publish_revocations([a, b])
+    await store.publish_revocations([])
+    entries, cursor = await store.read_revocations(None, block_ms=0)
+    assert entries == [a, b]
+    assert await store.read_revocations(cursor, block_ms=0) == ([], cursor)
+    c = revocation("jti-c", now + 60)
+    await store.publish_revocations([c])
+    entries, next_cursor = await store.read_revocations(cursor, block_ms=0)
+    assert entries == [c]
+    assert next_cursor != cursor
+
+
+async def test_revocation_feed_filters_expired_entries(harness: Harness) -> None:
+    store, now = harness.store, harness.now()
+    _, cursor = await store.read_revocations(None, block_ms=0)
+    gone, live = revocation("gone", now - 5), revocation("live", now + 60)
+    await store.publish_revocations([gone, live])
+    assert (await store.read_revocations(None, block_ms=0))[0] == [live]
+    assert (await store.read_revocations(cursor, block_ms=0))[0] == [live]
+
+
+async def test_blocked_read_is_woken_by_a_publish(harness: Harness) -> None:
+    store, now = harness.store, harness.now()
+    _, cursor = await store.read_revocations(None, block_ms=0)
+    results: list[tuple[list[Revocation], str]] = []
+
+    async def follow() -> None:
+        results.append(await store.read_revocations(cursor, block_ms=30_000))
+
+    entry = revocation("jti-a", now + 60)
+    with anyio.fail_after(10):  # well inside the 30 s block window: the publish, not the timeout, ends the read
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow)
+            await harness.wait_reader_blocked()
+            assert results == []
+            await store.publish_revocations([entry])
+    [(entries, new_cursor)] = results
+    assert entries == [entry]
+    assert new_cursor != cursor
+    assert await store.read_revocations(new_cursor, block_ms=0) == ([], new_cursor)
+
+
+async def test_blocked_read_times_out_empty(harness: Harness) -> None:
+    _, cursor = await harness.store.read_revocations(None, block_ms=0)
+    with anyio.fail_after(10):
+        assert await harness.store.read_revocations(cursor, block_ms=50) == ([], cursor)
+
+
+async def test_blocked_read_does_not_starve_other_calls(harness: Harness) -> None:
+    store = harness.store
+    _, cursor = await store.read_revocations(None, block_ms=0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.read_revocations, cursor, 30_000)
+            await harness.wait_reader_blocked()
+            await store.save_client(make_client(), ttl=100)
+            assert await store.get_client("client-1") == make_client()
+            assert await store.ping() is True
+            await store.publish_revocations([revocation("release", harness.now() + 60)])
+
+
+async def test_every_key_has_a_ttl(redis_harness: Harness) -> None:
+    store, redis, now = redis_harness.store, redis_harness.redis, int(redis_harness.now())
+    assert redis is not None
+    await store.save_client(make_client(), ttl=100)
+    await store.touch_client("client-1", ttl=200)
+    await store.save_client(make_client("client-2"), ttl=100)
+    await store.save_auth_request(make_request(), ttl=600)
+    await store.save_auth_request(make_request("req-2"), ttl=600)
+    await store.take_auth_request("req-2")
+    await store.save_session("s1", ALICE, ttl=100)
+    await store.save_consent("k", ttl=100)
+    await store.save_code("c1", make_code(), ttl=60)
+    await store.save_code("c2", make_code(), ttl=60)
+    await store.take_code("c2", replay_ttl=60)
+    await store.save_family(make_family("fam-1"), "r0", ttl=100)
+    await store.add_family_token("fam-1", "jti-a", now + 60)
+    await store.rotate_refresh("r0", "r1", ttl=100)
+    await store.rotate_refresh("r0", "r9", ttl=100)
+    await store.add_family_token("fam-1", "jti-b", now + 500)
+    await store.save_family(make_family("fam-2", "client-2", BOB), "q0", ttl=100)
+    await store.add_family_token("fam-2", "jti-c", now + 60)
+    await store.save_family(make_family("fam-3", "client-2", BOB), "p0", ttl=100)
+    await store.revoke_family("fam-3")
+    await store.families_of_client("client-2")
+    await store.publish_revocations([revocation("jti-c", now + 60), revocation("gone", now - 1)])
+
+    keys = sorted([key async for key in redis.scan_iter(match=redis_harness.prefix + "*")])
+    names = {key.decode() if isinstance(key, bytes) else key for key in keys}
+    p = redis_harness.prefix
+    expected = {
+        f"{p}client:client-1",
+        f"{p}client:client-2",
+        f"{p}authreq:req-1",
+        f"{p}session:s1",
+        f"{p}consent:k",
+        f"{p}code:c1",
+        f"{p}code:c2",
+        f"{p}family:fam-1",
+        f"{p}family-refresh:fam-1",
+        f"{p}family-tokens:fam-1",
+        f"{p}refresh:r0",
+        f"{p}refresh:r1",
+        f"{p}family:fam-2",
+        f"{p}family-refresh:fam-2",
+        f"{p}family-tokens:fam-2",
+        f"{p}refresh:q0",
+        f"{p}client-families:client-1",
+        f"{p}client-families:client-2",
+        f"{p}user-families:dev:alice",
+        f"{p}user-families:dev:bob",
+        f"{p}revocations",
+    }
+    assert names == expected
+    ttls = {name: await redis.pttl(name) for name in names}
+    assert all(ttl > 0 for ttl in ttls.values()), ttls
+    assert ttls[f"{p}client:client-1"] > 100_000
+    assert ttls[f"{p}family-tokens:fam-1"] > 400_000
+    assert ttls[f"{p}revocations"] > 0
+
+
+async def test_feed_trims_expired_entries(redis_harness: Harness) -> None:
+    store, redis, now = redis_harness.store, redis_harness.redis, redis_harness.now()
+    assert redis is not None
+    stream = redis_harness.prefix + "revocations"
+    await store.publish_revocations([revocation(f"old-{n}", now - 5) for n in range(3)])
+    assert await redis.xlen(stream) == 0
+    live = revocation("live", now + 60)
+    await store.publish_revocations([live, revocation("behind", now - 5)])
+    await store.publish_revocations([revocation("late", now - 5)])
+    assert await redis.xlen(stream) == 3  # an expired entry behind a live one waits for it
+    assert (await store.read_revocations(None, block_ms=0))[0] == [live]
+
+
+async def test_blocking_read_stays_under_the_socket_timeout(redis_server: str) -> None:
+    store = RedisStore(Redis.from_url(redis_server, socket_timeout=0.5), prefix=f"test-{uuid.uuid4().hex}:")
+    try:
+        _, cursor = await store.read_revocations(None, block_ms=0)
+        with anyio.fail_after(10):
+            assert await store.read_revocations(cursor, block_ms=5_000) == ([], cursor)
+    finally:
+        await store.close()
