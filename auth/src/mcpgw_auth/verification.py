@@ -105,13 +105,14 @@ async def follow_revocations(
     clock: Callable[[], float],
     token_ttl: int,
     ready: asyncio.Event,
+    block_ms: int,
 ) -> None:
     """Background task: apply the revocation feed as it arrives (within a second on every replica)."""
     cursor: str | None = None
     last_prune = clock()
     while True:
         try:
-            entries, cursor = await store.read_revocations(cursor, block_ms=500)
+            entries, cursor = await store.read_revocations(cursor, block_ms=block_ms)
             revocations.apply(entries)
             ready.set()
         except asyncio.CancelledError:
