@@ -1,1 +1,1 @@
-"""stdio MCP server to Streamable HTTP bridge. Not built yet: see the mcp-proxy issue."""
+"""Any stdio MCP server as a Streamable HTTP service: one child process per session, bound to its user."""

@@ -1,0 +1,67 @@
+"""The proxy's ASGI application: the MCP endpoint, /health and /metrics, and the lifespan that owns the children."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from mcpgw_proxy.config import ProxySettings
+from mcpgw_proxy.environment import EnvironmentBuilder, PlainEnvironment
+from mcpgw_proxy.manager import SessionManager
+from mcpgw_proxy.metrics import Metrics
+from mcpgw_proxy.transport import McpTransport, Receive, Scope, Send, respond
+
+log = logging.getLogger("mcpgw_proxy")
+
+_JSON = (b"content-type", b"application/json")
+
+
+class ProxyApp:
+    def __init__(self, settings: ProxySettings, environment: EnvironmentBuilder | None = None) -> None:
+        if not settings.command:
+            raise ValueError("no MCP server command: give it after `--` or as `command` in the config file")
+        self.settings = settings
+        self.metrics = Metrics()
+        self.manager = SessionManager(settings, environment or PlainEnvironment(), self.metrics)
+        self.transport = McpTransport(self.manager, settings, self.metrics)
+        self._path = settings.path.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path == self.settings.path or path == self.settings.path + "/":
+                await self.transport(scope, receive, send)
+            elif path == "/health":
+                await self._health(send)
+            elif path == "/metrics":
+                await respond(send, 200, self.metrics.render(), [(b"content-type", self.metrics.content_type.encode())])
+            else:
+                body = json.dumps({"error": "not_found"}).encode()
+                await respond(send, 404, body, [_JSON])
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _health(self, send: Send) -> None:
+        """Spawns nothing: reports what is running."""
+        body = {
+            "status": "ok",
+            "sessions": len(self.manager.sessions),
+            "warm_children": self.manager.warm_count,
+        }
+        await respond(send, 200, json.dumps(body).encode(), [_JSON, (b"cache-control", b"no-store")])
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.manager.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.manager.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

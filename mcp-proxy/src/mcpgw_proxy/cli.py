@@ -1,0 +1,61 @@
+"""`mcpgw-proxy serve --host H --port P [--config FILE] -- COMMAND ARGS...`"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from mcpgw_proxy import logs
+
+cli = typer.Typer(help="Serve a stdio MCP server over Streamable HTTP.", no_args_is_help=True, add_completion=False)
+
+
+@cli.callback()
+def _root() -> None:
+    """MCP OAuth Gateway proxy."""
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+def serve(
+    command: Annotated[
+        list[str] | None, typer.Argument(help="The stdio MCP server and its arguments, after --")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    config: Annotated[Path | None, typer.Option(help="YAML config file (see docs/mcp-proxy.md)")] = None,
+    allow_anonymous: Annotated[
+        bool | None, typer.Option("--allow-anonymous", help="Accept requests without X-User-Id (local use only)")
+    ] = None,
+) -> None:
+    """Run one proxy: each MCP session gets its own child process running COMMAND."""
+    import uvicorn
+
+    from mcpgw_proxy.app import ProxyApp
+    from mcpgw_proxy.config import load_settings
+
+    try:
+        settings = load_settings(config, command=command or None, allow_anonymous=allow_anonymous)
+        app = ProxyApp(settings)
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 1,
+    )
+
+
+def main() -> None:
+    sys.exit(cli())

@@ -1,0 +1,311 @@
+"""The Streamable HTTP endpoint (MCP 2025-11-25 basic/transports), as a plain ASGI application.
+
+POST carries one JSON-RPC message: notifications and responses get 202; a request gets a JSON body when the child's
+first word about it is the response, or an SSE stream when the child has something to say first (progress, logging,
+sampling, elicitation, roots). GET opens the session's server-to-client stream; DELETE ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcpgw_proxy.config import SUPPORTED_PROTOCOL_VERSIONS, ProxySettings
+from mcpgw_proxy.environment import EnvironmentBuildError
+from mcpgw_proxy.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    InvalidMessage,
+    Message,
+    error_response,
+    parse,
+)
+from mcpgw_proxy.manager import SessionLimit, SessionManager, ShuttingDown
+from mcpgw_proxy.metrics import Metrics
+from mcpgw_proxy.session import Outbox, Session
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+log = logging.getLogger("mcpgw_proxy.transport")
+
+_JSON = (b"content-type", b"application/json")
+_SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+KEEPALIVE_SECONDS = 15.0
+
+
+class HttpError(Exception):
+    """An HTTP-level refusal, carried as a JSON-RPC error body."""
+
+    def __init__(
+        self, status: int, message: str, code: int = INVALID_REQUEST, data: Any = None, headers: Headers | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.data = data
+        self.headers = headers or []
+
+
+async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def sse_event(raw: bytes) -> bytes:
+    return b"event: message\ndata: " + raw + b"\n\n"
+
+
+class McpTransport:
+    def __init__(self, manager: SessionManager, settings: ProxySettings, metrics: Metrics) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.metrics = metrics
+        self._origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        try:
+            self._check_origin(headers)
+            user = self._user(headers)
+            match scope["method"]:
+                case "POST":
+                    await self._post(headers, user, receive, send)
+                case "GET":
+                    await self._get(headers, user, receive, send)
+                case "DELETE":
+                    await self._delete(headers, user, send)
+                case _:
+                    raise HttpError(405, "Method Not Allowed", headers=[(b"allow", b"GET, POST, DELETE")])
+        except HttpError as exc:
+            self.metrics.errors.labels(f"http_{exc.status}").inc()
+            body = error_response(None, exc.code, exc.message, exc.data)
+            await respond(send, exc.status, body, [_JSON, *exc.headers])
+
+    # Checks -------------------------------------------------------------------------------------------------------
+
+    def _check_origin(self, headers: dict[bytes, bytes]) -> None:
+        """Origin validation against DNS rebinding (transports §Security Warning): 403 for a foreign origin."""
+        origin = headers.get(b"origin")
+        if origin is None:
+            return
+        text = origin.decode("latin-1").rstrip("/").lower()
+        if text in self._origins:
+            return
+        host = (headers.get(b"x-forwarded-host") or headers.get(b"host") or b"").decode("latin-1").lower()
+        if host and urlsplit(text).netloc == host:
+            return  # same origin as the URL the client used
+        raise HttpError(403, "Forbidden: origin not allowed")
+
+    def _user(self, headers: dict[bytes, bytes]) -> str:
+        user = headers.get(b"x-user-id", b"").decode("latin-1").strip()
+        if user:
+            return user
+        if self.settings.allow_anonymous:
+            return ""
+        raise HttpError(401, "Unauthorized: no authenticated user (X-User-Id) on this request")
+
+    @staticmethod
+    def _check_protocol_version(headers: dict[bytes, bytes]) -> None:
+        version = headers.get(b"mcp-protocol-version")
+        if version is None:
+            return  # absent: assume 2025-03-26 (transports §Protocol Version Header)
+        text = version.decode("latin-1").strip()
+        if text not in SUPPORTED_PROTOCOL_VERSIONS:
+            data = {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": text[:64]}
+            raise HttpError(
+                400, f"Bad Request: unsupported protocol version {text[:64]!r}", UNSUPPORTED_PROTOCOL_VERSION, data
+            )
+
+    def _session(self, headers: dict[bytes, bytes], user: str) -> Session:
+        session_id = headers.get(b"mcp-session-id")
+        if not session_id:
+            raise HttpError(400, "Bad Request: Mcp-Session-Id header is required")
+        session = self.manager.get(session_id.decode("latin-1"), user)
+        if session is None:
+            raise HttpError(404, "Session not found")  # unknown, expired, ended, or another user's
+        session.touch()
+        return session
+
+    # POST ---------------------------------------------------------------------------------------------------------
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        limit = self.settings.max_message_bytes
+        too_large = HttpError(413, f"Payload Too Large: a message may be at most {limit} bytes")
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise HttpError(400, "Bad Request: the client went away")
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _post(self, headers: dict[bytes, bytes], user: str, receive: Receive, send: Send) -> None:
+        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if content_type != b"application/json":
+            raise HttpError(415, "Unsupported Media Type: POST bodies must be application/json")
+        accept = headers.get(b"accept", b"").lower()
+        if b"*/*" not in accept and (b"application/json" not in accept or b"text/event-stream" not in accept):
+            raise HttpError(406, "Not Acceptable: Accept must list application/json and text/event-stream")
+        body = await self._read_body(headers, receive)
+        try:
+            message = parse(body)
+        except InvalidMessage as exc:
+            raise HttpError(400, str(exc), exc.code) from None
+        if message.kind == "request" and message.method == "initialize":
+            await self._initialize(headers, user, message, receive, send)
+            return
+        self._check_protocol_version(headers)
+        session = self._session(headers, user)
+        if message.kind != "request":
+            self._forward(session, message)
+            await respond(send, 202, b"", [])
+            return
+        await self._relay(session, message, receive, send, [])
+
+    def _forward(self, session: Session, message: Message) -> None:
+        try:
+            session.send(message)
+        except (ConnectionError, OSError):
+            raise HttpError(404, "Session not found: the MCP server process has exited") from None
+
+    async def _initialize(
+        self, headers: dict[bytes, bytes], user: str, message: Message, receive: Receive, send: Send
+    ) -> None:
+        if headers.get(b"mcp-session-id"):
+            raise HttpError(400, "Bad Request: initialize starts a session and must not carry Mcp-Session-Id")
+        started = time.perf_counter()
+        try:
+            session, warm = await self.manager.create(user)
+        except SessionLimit as exc:
+            raise HttpError(
+                429, f"Too Many Requests: {exc}", headers=[(b"retry-after", str(exc.retry_after).encode())]
+            ) from None
+        except ShuttingDown:
+            raise HttpError(503, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")]) from None
+        except EnvironmentBuildError as exc:
+            log.error("cannot build the MCP server's environment: %s", exc)
+            raise HttpError(500, f"cannot start the MCP server: {exc}", INTERNAL_ERROR) from None
+        except OSError as exc:
+            log.error("cannot start the MCP server: %s", type(exc).__name__)
+            raise HttpError(502, "cannot start the MCP server", INTERNAL_ERROR) from None
+        extra = [(b"mcp-session-id", session.id.encode())]
+        response = await self._relay(session, message, receive, send, extra)
+        self.metrics.initialize_seconds.labels("warm" if warm else "cold").observe(time.perf_counter() - started)
+        if response is None or "result" not in json.loads(response):
+            await self.manager.end(session, "initialize failed")  # no session for a failed handshake
+
+    async def _relay(
+        self, session: Session, message: Message, receive: Receive, send: Send, extra: Headers
+    ) -> bytes | None:
+        """Send a request to the child and stream what comes back; returns the response, or None if abandoned."""
+        try:
+            outbox = session.begin_request(message)
+        except InvalidMessage as exc:
+            raise HttpError(400, str(exc), exc.code) from None
+        try:
+            self._forward(session, message)
+        except HttpError:
+            session.abandon_request(message.id)  # type: ignore[arg-type]
+            raise
+        item = await outbox.queue.get()
+        assert item is not None
+        raw, final = item
+        if final:
+            await respond(send, 200, raw, [_JSON, *extra])
+            return raw
+        # Something precedes the response: switch to an SSE stream for this request.
+        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
+        watcher = asyncio.create_task(_watch_disconnect(receive, outbox))
+        try:
+            await send({"type": "http.response.body", "body": sse_event(raw), "more_body": True})
+            while True:
+                item = await outbox.queue.get()
+                if item is None:  # the client disconnected
+                    session.abandon_request(message.id)  # type: ignore[arg-type]
+                    return None
+                raw, final = item
+                await send({"type": "http.response.body", "body": sse_event(raw), "more_body": not final})
+                if final:
+                    return raw
+        except OSError:
+            session.abandon_request(message.id)  # type: ignore[arg-type]
+            return None
+        finally:
+            watcher.cancel()
+
+    # GET / DELETE -------------------------------------------------------------------------------------------------
+
+    async def _get(self, headers: dict[bytes, bytes], user: str, receive: Receive, send: Send) -> None:
+        if b"text/event-stream" not in headers.get(b"accept", b"").lower():
+            raise HttpError(406, "Not Acceptable: GET needs Accept: text/event-stream")
+        self._check_protocol_version(headers)
+        session = self._session(headers, user)
+        outbox = session.open_get_stream()
+        if outbox is None:
+            raise HttpError(409, "Conflict: this session already has a GET stream")
+        watcher = asyncio.create_task(_watch_disconnect(receive, outbox))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+            while True:
+                try:
+                    item = await asyncio.wait_for(outbox.queue.get(), timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                    continue
+                if item is None:
+                    break
+                await send({"type": "http.response.body", "body": sse_event(item[0]), "more_body": True})
+                session.touch()
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass
+        finally:
+            watcher.cancel()
+            session.close_get_stream(outbox)
+            session.touch()
+
+    async def _delete(self, headers: dict[bytes, bytes], user: str, send: Send) -> None:
+        self._check_protocol_version(headers)
+        session = self._session(headers, user)
+        await self.manager.end(session, "the client ended the session")
+        await respond(send, 204, b"", [])
+
+
+async def _watch_disconnect(receive: Receive, outbox: Outbox) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            outbox.close()
+            return
