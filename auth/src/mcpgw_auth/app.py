@@ -92,7 +92,10 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ready = asyncio.Event()
-        follower = asyncio.create_task(follow_revocations(store, revocations, clock, settings.access_token_ttl, ready))
+        block_ms = int(settings.revocation_sync_interval * 1000)
+        follower = asyncio.create_task(
+            follow_revocations(store, revocations, clock, settings.access_token_ttl, ready, block_ms)
+        )
         key_watch = asyncio.create_task(_watch_keys(keys))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), timeout=5)
