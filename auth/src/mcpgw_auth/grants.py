@@ -115,7 +115,7 @@ class Grants:
                 raise OAuthError("invalid_target", "the resource is outside this grant")  # RFC 8707 §2.2
             resource = grant.resource
         new = secrets.new_secret()
-        rotated = await self.store.rotate_refresh(old, new, self.settings.refresh_token_ttl)
+        rotated = await self.store.rotate_refresh(old, secrets.digest(new), self.settings.refresh_token_ttl)
         match rotated:
             case None:
                 raise OAuthError("invalid_grant", "the refresh token is invalid or expired")

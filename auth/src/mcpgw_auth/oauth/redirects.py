@@ -56,8 +56,8 @@ def redirect_uri_matches(registered: tuple[str, ...], presented: str) -> bool:
             and want.hostname == got.hostname
             and want.path == got.path
             and want.query == got.query
-            and not got.username
-            and not got.fragment
+            and "@" not in got.netloc  # no userinfo, not even an empty one
+            and "#" not in presented  # RFC 6749 §3.1.2: no fragment, not even an empty one
         )
         if same_apart_from_port:
             return True
