@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ class Grants:
     store: Store
     keys: KeyManager
     revocations: RevocationList
+    clock: Callable[[], float] = time.time
 
     async def issue_code(
         self,
@@ -152,7 +155,9 @@ class Grants:
         body: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": ttl,
+            # `exp` is whole seconds from a truncated `now`: count from the real time so the token never expires
+            # before the client expects it to.
+            "expires_in": max(1, int(now + ttl - self.clock())),
             "scope": " ".join(scopes),
         }
         if refresh is not None:

@@ -81,7 +81,8 @@ class VerifyEndpoint:
         if auth is None or auth[:7].lower() != b"bearer " or len(auth) > 8192:
             # RFC 6750 §3.1: no credentials -> a bare challenge, no error code.
             headers = [(b"www-authenticate", self._challenges[resource]), _JSON, _NO_STORE]
-            return await _respond(send, 401, headers, {"error": "invalid_token", "error_description": "token required"})
+            body = {"error": "unauthorized", "error_description": "a bearer token is required"}
+            return await _respond(send, 401, headers, body)
         token = auth[7:].strip().decode("latin-1")
         try:
             claims = self._gateway.verifier.verify(token, self._gateway.now())
