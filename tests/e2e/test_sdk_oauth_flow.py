@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
+import jwt
 import pytest
 from mcp.client import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
@@ -141,11 +142,13 @@ def requests(seen: list[Seen], *, verify: bool = False) -> list[str]:
 
 
 async def wait_until_expired(storage: InMemoryTokenStorage) -> None:
-    """Until the client itself sees the access token as expired (and so the server does too: its `exp` is at most
-    `expires_in` after issuing, the client counts from when the response arrived)."""
+    """Until both the client and the server see the access token as expired: the client counts `expires_in` from
+    when the response arrived, the server uses the token's `exp` (auth keeps `expires_in` on the safe side of it)."""
     assert storage.tokens is not None
     assert storage.tokens.expires_in is not None
-    expires_at = storage.stored_at + storage.tokens.expires_in
+    client_expiry = storage.stored_at + storage.tokens.expires_in
+    server_expiry = float(jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["exp"])
+    expires_at = max(client_expiry, server_expiry)
     await anyio.sleep(max(0.0, expires_at - time.time()) + 0.05)
     assert time.time() > expires_at
 
