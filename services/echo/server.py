@@ -92,9 +92,31 @@ def shout(lines: int) -> str:
     return f"wrote {lines} lines"
 
 
+_background: set[asyncio.Task[None]] = set()
+
+
 @server.tool()
-async def wait(seconds: float) -> str:
-    """Sleep, then answer."""
+async def notify_later(text: str, delay: float, ctx: Context) -> str:
+    """Answer at once, then after `delay` seconds send a logging notification with `text` that belongs to no request.
+
+    For tests of the server-to-client stream (HTTP GET): the message arrives while no request is in flight.
+    """
+    session = ctx.session
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        await session.send_log_message("info", text, logger="notify_later")
+
+    task = asyncio.create_task(later())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return f"will notify in {delay} s"
+
+
+@server.tool()
+async def wait(seconds: float, ctx: Context) -> str:
+    """Sleep, then answer. With a progress token, progress 0 is reported first (the request is under way)."""
+    await ctx.report_progress(0, seconds)
     await asyncio.sleep(seconds)
     return f"waited {seconds}"
 

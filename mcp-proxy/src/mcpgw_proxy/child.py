@@ -161,14 +161,17 @@ class Child:
             if not line:
                 break
             if self._limiter.allow():
-                if self._limiter.dropped:
-                    log.warning(
-                        "stderr lines dropped by the rate limit",
-                        extra={"child": self.label, "dropped": self._limiter.dropped},
-                    )
-                    self._limiter.dropped = 0
+                self._report_dropped()
                 text = line.decode("utf-8", "replace").rstrip()
                 log.info("%s", text[:4000], extra={"child": self.label, "stream": "stderr"})
+        self._report_dropped()  # lines dropped at the very end are counted too
+
+    def _report_dropped(self) -> None:
+        if self._limiter.dropped:
+            log.warning(
+                "stderr lines dropped by the rate limit", extra={"child": self.label, "dropped": self._limiter.dropped}
+            )
+            self._limiter.dropped = 0
 
     async def _reap(self) -> None:
         code = await self.proc.wait()

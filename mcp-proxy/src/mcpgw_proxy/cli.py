@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -44,6 +45,8 @@ def serve(
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
     logs.configure(settings.log_level)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_after_shutdown)
     uvicorn.run(
         app,
         host=host,
@@ -55,6 +58,12 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 1,
     )
+
+
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    """uvicorn handles SIGINT/SIGTERM with a graceful shutdown, then re-raises the signal to the handler it found:
+    this one, so a completed shutdown exits 0 instead of dying by the signal (also before uvicorn takes over)."""
+    raise SystemExit(0)
 
 
 def main() -> None:

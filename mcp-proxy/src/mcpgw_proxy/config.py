@@ -72,6 +72,18 @@ class ProxySettings(BaseSettings):
         # YamlConfigSettingsSource reads model_config["yaml_file"]; without one it contributes nothing.
         return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
 
+    # Added with the DNS-rebinding Host check (transport.py); kept apart from the settings above.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host header values answered (`name` any port, `name:port` one port); "
+        "empty: loopback names only when listening on loopback, no check otherwise.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return _split(value)
+
 
 def load_settings(config_file: Path | None, **overrides: Any) -> ProxySettings:
     """Build settings with the command line's values on top of the environment and the config file."""

@@ -2,7 +2,9 @@
 
 POST carries one JSON-RPC message: notifications and responses get 202; a request gets a JSON body when the child's
 first word about it is the response, or an SSE stream when the child has something to say first (progress, logging,
-sampling, elicitation, roots). GET opens the session's server-to-client stream; DELETE ends the session.
+sampling, elicitation, roots). GET opens the session's server-to-client stream, or with `Last-Event-ID` resumes the
+stream that event belongs to; DELETE ends the session. Every SSE stream starts with a priming event (an event id, a
+`retry` field and empty data) so that a client that loses the connection can resume it (SEP-1699).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mcpgw_proxy.jsonrpc import (
 )
 from mcpgw_proxy.manager import SessionLimit, SessionManager, ShuttingDown
 from mcpgw_proxy.metrics import Metrics
-from mcpgw_proxy.session import Outbox, Session
+from mcpgw_proxy.session import Item, Outbox, ResumeError, Session, Stream
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -45,6 +47,9 @@ _SSE_HEADERS: Headers = [
     (b"x-accel-buffering", b"no"),
 ]
 KEEPALIVE_SECONDS = 15.0
+RETRY_MILLISECONDS = 1000  # the SSE `retry` field: how long a client waits before resuming a lost stream
+# Host names that always mean this machine; a browser never sends them for a page of another site (RFC 6761 §6.3).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
 class HttpError(Exception):
@@ -72,8 +77,25 @@ async def respond(send: Send, status: int, body: bytes, headers: Headers) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
-def sse_event(raw: bytes) -> bytes:
-    return b"event: message\ndata: " + raw + b"\n\n"
+def sse_event(event_id: str, raw: bytes) -> bytes:
+    return b"id: " + event_id.encode() + b"\nevent: message\ndata: " + raw + b"\n\n"
+
+
+def priming_event(event_id: str) -> bytes:
+    """transports §Sending Messages to the Server: an event id and empty data, so the client can resume from here."""
+    return b"id: " + event_id.encode() + b"\nretry: " + str(RETRY_MILLISECONDS).encode() + b"\ndata: \n\n"
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header value (`[::1]:8000` -> `[::1]`, `localhost:8000` -> `localhost`)."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
+def is_loopback_host(host: str) -> bool:
+    name = host_name(host)
+    return name in LOOPBACK_HOSTS or name.endswith(".localhost")
 
 
 class McpTransport:
@@ -82,10 +104,12 @@ class McpTransport:
         self.settings = settings
         self.metrics = metrics
         self._origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
+        self._hosts = {h.lower() for h in settings.allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         try:
+            self._check_host(scope, headers)
             self._check_origin(headers)
             user = self._user(headers)
             match scope["method"]:
@@ -103,6 +127,24 @@ class McpTransport:
             await respond(send, exc.status, body, [_JSON, *exc.headers])
 
     # Checks -------------------------------------------------------------------------------------------------------
+
+    def _check_host(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+        """DNS rebinding (security best practices §Local MCP Server Compromise): a browser tricked into reaching us
+        under a foreign name sends that name as Host, and an Origin of the same name. `allowed_hosts` lists the names
+        we answer to (`name` for any port, `name:port` for one); without it, a proxy listening on loopback answers
+        only to loopback names, and one listening elsewhere leaves Host to the reverse proxy in front."""
+        raw = headers.get(b"host")
+        if raw is None:
+            return  # HTTP/1.0 without Host: not a browser
+        host = raw.decode("latin-1").strip().lower()
+        if self._hosts:
+            allowed = host in self._hosts or host_name(host) in self._hosts
+        elif _listens_on_loopback(scope):
+            allowed = is_loopback_host(host)
+        else:
+            return
+        if not allowed:
+            raise HttpError(421, "Misdirected Request: this server does not answer to that Host")
 
     def _check_origin(self, headers: dict[bytes, bytes]) -> None:
         """Origin validation against DNS rebinding (transports §Security Warning): 403 for a foreign origin."""
@@ -227,41 +269,75 @@ class McpTransport:
     async def _relay(
         self, session: Session, message: Message, receive: Receive, send: Send, extra: Headers
     ) -> bytes | None:
-        """Send a request to the child and stream what comes back; returns the response, or None if abandoned."""
+        """Send a request to the child and carry back what comes for it; returns the response, or None if the client
+        went away first (the request then stays in flight for a resumption, transports §Resumability)."""
         try:
-            outbox = session.begin_request(message)
+            stream, outbox = session.begin_request(message)
         except InvalidMessage as exc:
             raise HttpError(400, str(exc), exc.code) from None
         try:
             self._forward(session, message)
         except HttpError:
-            session.abandon_request(message.id)  # type: ignore[arg-type]
+            session.detach(stream, outbox, resumable=False)
             raise
         item = await outbox.queue.get()
-        assert item is not None
-        raw, final = item
+        assert item is not None  # only a started SSE response watches for the client going away
+        _, raw, final = item
         if final:
             await respond(send, 200, raw, [_JSON, *extra])
+            session.finish(stream)
             return raw
         # Something precedes the response: switch to an SSE stream for this request.
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
+        head = priming_event(stream.priming_id) + sse_event(item[0], raw)
+        return await self._stream_out(session, stream, outbox, receive, send, head, [])
+
+    async def _stream_out(
+        self,
+        session: Session,
+        stream: Stream,
+        outbox: Outbox,
+        receive: Receive,
+        send: Send,
+        head: bytes,
+        replay: list[Item],
+    ) -> bytes | None:
+        """Write an SSE stream until its final event (returned) or until the connection ends (None)."""
         watcher = asyncio.create_task(_watch_disconnect(receive, outbox))
         try:
-            await send({"type": "http.response.body", "body": sse_event(raw), "more_body": True})
-            while True:
-                item = await outbox.queue.get()
-                if item is None:  # the client disconnected
-                    session.abandon_request(message.id)  # type: ignore[arg-type]
-                    return None
-                raw, final = item
-                await send({"type": "http.response.body", "body": sse_event(raw), "more_body": not final})
+            chunk = head
+            for event_id, raw, final in replay:
+                chunk += sse_event(event_id, raw)
                 if final:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    session.finish(stream)
+                    return raw
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            while True:
+                try:
+                    item = await asyncio.wait_for(outbox.queue.get(), timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                    continue
+                if item is None:  # the client went away, or the session is over
+                    with contextlib.suppress(OSError):
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return None
+                event_id, raw, final = item
+                await send({"type": "http.response.body", "body": sse_event(event_id, raw), "more_body": not final})
+                session.touch()
+                if final:
+                    if watcher.done():  # gone before the end was written: it stays resumable
+                        return None
+                    session.finish(stream)
                     return raw
         except OSError:
-            session.abandon_request(message.id)  # type: ignore[arg-type]
             return None
         finally:
             watcher.cancel()
+            session.detach(stream, outbox, resumable=True)  # a no-op once finished
+            session.touch()
 
     # GET / DELETE -------------------------------------------------------------------------------------------------
 
@@ -270,37 +346,32 @@ class McpTransport:
             raise HttpError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         self._check_protocol_version(headers)
         session = self._session(headers, user)
-        outbox = session.open_get_stream()
-        if outbox is None:
-            raise HttpError(409, "Conflict: this session already has a GET stream")
-        watcher = asyncio.create_task(_watch_disconnect(receive, outbox))
+        last_event_id = headers.get(b"last-event-id")
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-            while True:
-                try:
-                    item = await asyncio.wait_for(outbox.queue.get(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
-                    continue
-                if item is None:
-                    break
-                await send({"type": "http.response.body", "body": sse_event(item[0]), "more_body": True})
-                session.touch()
-            with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass
-        finally:
-            watcher.cancel()
-            session.close_get_stream(outbox)
-            session.touch()
+            stream, outbox, replay = session.open_stream(
+                last_event_id.decode("latin-1") if last_event_id is not None else None
+            )
+        except ResumeError as exc:
+            if exc.conflict:
+                raise HttpError(409, f"Conflict: {exc}") from None
+            raise HttpError(400, f"Bad Request: {exc}") from None
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        head = priming_event(stream.priming_id) if last_event_id is None else b""
+        await self._stream_out(session, stream, outbox, receive, send, head, replay)
 
     async def _delete(self, headers: dict[bytes, bytes], user: str, send: Send) -> None:
         self._check_protocol_version(headers)
         session = self._session(headers, user)
         await self.manager.end(session, "the client ended the session")
         await respond(send, 204, b"", [])
+
+
+def _listens_on_loopback(scope: Scope) -> bool:
+    server = scope.get("server")
+    if not server or not isinstance(server[0], str):
+        return False
+    address = server[0].lower()
+    return address in ("localhost", "::1", "[::1]") or address.startswith("127.")
 
 
 async def _watch_disconnect(receive: Receive, outbox: Outbox) -> None:

@@ -1,0 +1,51 @@
+"""Fixtures of the proxy tests: the anyio backend and the real `mcpgw-proxy serve` CLI as a subprocess.
+
+`start_proxy(...)` starts a proxy on a free loopback port with a given command, config and environment, waits until
+/health answers, and at the end of the test sends SIGTERM, asserts a clean exit (status 0) and that no process the
+proxy ever started is left alive or as a zombie. Tests import types and helpers from `proxy_support`, never from
+this module: with the whole repository collected at once, `conftest` names the top-level tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from proxy_support import ECHO_COMMAND, ProxyProcess, StartProxy, check_stopped_cleanly, launch, stop
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def start_proxy(tmp_path: Path) -> Iterator[StartProxy]:
+    """Start real proxies for this test; each is stopped with SIGTERM at the end and must exit cleanly."""
+    started: list[ProxyProcess] = []
+
+    def start(
+        command: Sequence[str] = ECHO_COMMAND,
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        anonymous: bool = False,
+    ) -> ProxyProcess:
+        proxy = launch(tmp_path, command, config, env, anonymous)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        stop(proxy)  # all of them first: one failing check must not leave the others running
+    for proxy in started:
+        check_stopped_cleanly(proxy)
+
+
+@pytest.fixture(scope="module")
+def echo_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    """One proxy wrapping the echo demo server, shared by a module's tests (each test uses its own sessions)."""
+    proxy = launch(tmp_path_factory.mktemp("echo-proxy"), config={"allowed_origins": ["https://app.example"]})
+    yield proxy
+    check_stopped_cleanly(proxy)
