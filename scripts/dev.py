@@ -99,5 +99,6 @@ def main() -> None:
                 proc.kill()
                 proc.wait()
 
+
 if __name__ == "__main__":
     main()
