@@ -314,6 +314,23 @@ async def test_sigterm_lets_a_request_in_flight_finish(start_proxy: StartProxy, 
     assert await anyio.to_thread.run_sync(lambda: proxy.process.wait(20)) == 0
 
 
+async def test_sigterm_ends_open_get_streams_at_once(start_proxy: StartProxy, client: httpx2.AsyncClient) -> None:
+    # A GET stream never ends by itself: without draining, uvicorn would wait out the whole graceful timeout.
+    proxy = start_proxy(config={"shutdown_grace": 10.0})
+    session = await initialize(client, proxy.url)
+    get_headers = {**headers(session=session), "Accept": "text/event-stream"}
+    async with client.stream("GET", proxy.url, headers=get_headers) as stream:
+        assert stream.status_code == 200
+        started = time.monotonic()
+        proxy.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(5):
+            async for _ in stream.aiter_bytes():
+                pass  # the proxy ends the stream cleanly
+    assert await anyio.to_thread.run_sync(lambda: proxy.process.wait(20)) == 0
+    assert time.monotonic() - started < 5  # far below the 11 s graceful timeout
+    assert not log_has(proxy, msg="Exception in ASGI application")
+
+
 STUBBORN_SERVER = """
 import json, signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)

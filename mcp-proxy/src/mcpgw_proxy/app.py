@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -24,7 +25,7 @@ class ProxyApp:
         self.metrics = Metrics()
         self.manager = SessionManager(settings, environment or PlainEnvironment(), self.metrics)
         self.transport = McpTransport(self.manager, settings, self.metrics)
-        self._path = settings.path.encode()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -42,6 +43,11 @@ class ProxyApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
+    def begin_drain_threadsafe(self) -> None:
+        """Called from the shutdown signal handler: start draining on the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.manager.begin_drain)
+
     async def _health(self, send: Send) -> None:
         """Spawns nothing: reports what is running."""
         body = {
@@ -55,6 +61,7 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._loop = asyncio.get_running_loop()
                 try:
                     await self.manager.start()
                 except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -47,7 +48,7 @@ def serve(
     logs.configure(settings.log_level)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _exit_after_shutdown)
-    uvicorn.run(
+    server_config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -58,6 +59,15 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 1,
     )
+
+    class DrainingServer(uvicorn.Server):
+        """On SIGTERM/SIGINT, also end the long-lived GET streams, so the graceful shutdown is not held up by them."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            app.begin_drain_threadsafe()
+
+    DrainingServer(server_config).run()
 
 
 def _exit_after_shutdown(signum: int, frame: object) -> None:

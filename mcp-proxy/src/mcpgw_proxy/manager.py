@@ -55,6 +55,16 @@ class SessionManager:
         self._reaper = asyncio.create_task(self._reap_idle())
         self._refill()
 
+    @property
+    def draining(self) -> bool:
+        return self._closing
+
+    def begin_drain(self) -> None:
+        """Shutdown has begun: refuse new sessions and streams, end the GET streams so connections can close."""
+        self._closing = True
+        for session in self.sessions.values():
+            session.stop_listening()
+
     async def shutdown(self) -> None:
         """End every session: SIGTERM to each child's process group, SIGKILL after the grace period."""
         self._closing = True

@@ -333,6 +333,11 @@ class Session:
 
     # End -------------------------------------------------------------------------------------------------------
 
+    def stop_listening(self) -> None:
+        """End the connected GET stream (the proxy is draining); requests in flight carry on."""
+        if self.get_stream is not None and self.get_stream.connection is not None:
+            self.get_stream.connection.close()
+
     def fail_all(self, reason: str) -> None:
         """The session is over: every request in flight gets an error, every connected stream ends."""
         for request_id, stream in list(self.pending.items()):

@@ -346,6 +346,8 @@ class McpTransport:
             raise HttpError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         self._check_protocol_version(headers)
         session = self._session(headers, user)
+        if self.manager.draining:
+            raise HttpError(503, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")])
         last_event_id = headers.get(b"last-event-id")
         try:
             stream, outbox, replay = session.open_stream(
