@@ -14,8 +14,12 @@ setup *tools:
 dev: (setup)
     uv run python scripts/dev.py
 
-# Lint, then run the whole test suite (real Redis; installs it when missing and allowed)
-test: (setup "redis-server") lint
+# Node packages the tests run (server-everything, the MCP conformance suite), per tests/node/package-lock.json
+node-deps: (setup "node" "npm")
+    [ tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ] || npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+
+# Lint, then run the whole test suite (real Redis and real MCP servers; installs what is missing where allowed)
+test: (setup "redis-server") node-deps lint
     uv run pytest
 
 # Format check, lint and type check

@@ -7,6 +7,8 @@ apt_package() {
   case "$1" in
     redis-server) echo redis-server ;;
     wrk) echo wrk ;;
+    node) echo nodejs ;;
+    npm) echo npm ;;
     *) echo "" ;;
   esac
 }
@@ -37,7 +39,8 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
     sudo apt-get update -qq >/dev/null
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}" >/dev/null
   elif command -v brew >/dev/null 2>&1; then
-    brew install "${missing_apt[@]/redis-server/redis}"
+    pkgs=("${missing_apt[@]/redis-server/redis}")
+    brew install "${pkgs[@]/nodejs/node}"
   else
     echo "missing: ${missing_apt[*]}. Install them with your package manager (Debian: apt-get install ${missing_apt[*]})." >&2
     exit 1
