@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -37,6 +38,10 @@ def serve(host: str = "127.0.0.1", port: int = 9000) -> None:
     except RuntimeError as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Everything built so far lives as long as the process: keep it out of the collector's full passes, which
+    # otherwise stall every request for tens of milliseconds under load (measured: /verify p99 at 128 connections).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host,

@@ -12,6 +12,10 @@ from mcpgw_auth.records import Client
 from mcpgw_auth.web.forms import FormData, query_params, read_form
 
 
+async def _gateway_dep(request: Request) -> Gateway:
+    return _gateway(request)
+
+
 def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
@@ -21,7 +25,7 @@ async def _form(request: Request) -> FormData:
     return await read_form(request)
 
 
-def _query(request: Request) -> FormData:
+async def _query(request: Request) -> FormData:
     return query_params(request)
 
 
@@ -33,7 +37,8 @@ async def _authenticated_client(request: Request, form: Annotated[FormData, Depe
     return client_auth.authenticate(client, creds)
 
 
-GatewayDep = Annotated[Gateway, Depends(_gateway)]
+# Async dependencies run on the event loop; plain `def` ones would each cost a worker-thread hop.
+GatewayDep = Annotated[Gateway, Depends(_gateway_dep)]
 Form = Annotated[FormData, Depends(_form)]
 Query = Annotated[FormData, Depends(_query)]
 AuthenticatedClient = Annotated[Client, Depends(_authenticated_client)]
