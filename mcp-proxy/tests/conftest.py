@@ -1,9 +1,9 @@
-"""Fixtures of the proxy tests: the anyio backend and the real `mcpgw-proxy serve` CLI as a subprocess.
+"""Fixtures of the proxy tests: the real `mcpgw-proxy serve` CLI as a subprocess (anyio's backend: ../../conftest.py).
 
 `start_proxy(...)` starts a proxy on a free loopback port with a given command, config and environment, waits until
 /health answers, and at the end of the test sends SIGTERM, asserts a clean exit (status 0) and that no process the
 proxy ever started is left alive or as a zombie. Tests import types and helpers from `proxy_support`, never from
-this module: with the whole repository collected at once, `conftest` names the top-level tests/conftest.py.
+this module.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from typing import Any
 
 import pytest
 from proxy_support import ECHO_COMMAND, ProxyProcess, StartProxy, check_stopped_cleanly, launch, stop
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""Fixtures shared by the cross-component tests: the anyio backend and a real redis-server."""
+"""Fixtures for every test suite of the workspace: the anyio backend and a real redis-server."""
 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from support.servers import bind_loopback, port_of
 
 REDIS_MISSING = (
     "redis-server not found: install it with `apt-get install redis-server` (Debian) or `brew install redis`"
@@ -22,18 +22,24 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _log_tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port for the whole session; yields its URL."""
+    """A real redis-server on a free loopback port, for the session; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail(REDIS_MISSING)
-    with bind_loopback() as probe:
-        port = port_of(probe)  # released just before redis binds it; redis reports a clash in its log
+    port = _free_port()
     workdir = tmp_path_factory.mktemp("redis")
     log = workdir / "redis.log"
     args = [binary, "--save", "", "--appendonly", "no", "--port", str(port), "--bind", "127.0.0.1"]
