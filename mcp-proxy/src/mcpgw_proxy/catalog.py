@@ -53,7 +53,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "python",
             "mcp-server-fetch",
             ("uvx", "mcp-server-fetch"),
-            notes="Fetches arbitrary URLs: run it on a network with no route to Redis, auth or other internal services.",
+            notes="Fetches any URL: run it on a network with no route to Redis, auth or other internal services.",
         ),
         CatalogEntry(
             "time", "Current time and time-zone conversion", "python", "mcp-server-time", ("uvx", "mcp-server-time")
