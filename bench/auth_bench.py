@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 import platform
 import shutil
@@ -27,10 +26,10 @@ from procs import (
     BenchError,
     Processes,
     Started,
-    descendants,
     free_port,
     http_ready,
     memory_kib,
+    server_pid,
     start_redis,
     wait_until,
 )
@@ -57,7 +56,6 @@ class Options:
     threads: int = 2
     codes: int = 4000
     peer: bool = True
-    json_out: Path | None = None
     keep_tmp: bool = False
 
 
@@ -110,18 +108,6 @@ def start_auth(procs: Processes, work: Path, redis_url: str) -> tuple[str, Start
     started = procs.start("auth", argv, env, REPO)
     wait_until("auth", http_ready(f"{base}/health", status=200), started, timeout=120)
     return base, started
-
-
-def server_pid(started: Started, marker: str) -> int:
-    """The Python process serving (below `uv run` when started through it)."""
-    for pid in reversed([started.proc.pid, *descendants(started.proc.pid)]):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline and "python" in cmdline:
-            return pid
-    raise BenchError(f"no process running {marker} below pid {started.proc.pid}")
 
 
 def token_exchanges(base: str, flow: flows.Flow, options: Options, work: Path, figures: Figures) -> None:
@@ -363,7 +349,8 @@ def _notes(figures: Figures) -> list[str]:
     return notes
 
 
-def run(options: Options) -> int:
+def run(options: Options) -> dict[str, object]:
+    """Measure, print the table, and answer the raw figures (for --json)."""
     wrk.require_wrk()
     if shutil.which("redis-server") is None:
         raise BenchError("redis-server is not installed: apt-get install redis-server")
@@ -389,9 +376,7 @@ def run(options: Options) -> int:
             print()
             for note in notes:
                 print(f"note: {note}")
-        if options.json_out is not None:
-            _write_json(options.json_out, figures, env)
-        return 0
+        return json_data(figures, env)
     finally:
         if options.keep_tmp:
             say(f"kept {work}")
@@ -399,7 +384,7 @@ def run(options: Options) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _write_json(path: Path, figures: Figures, env: dict[str, str]) -> None:
+def json_data(figures: Figures, env: dict[str, str]) -> dict[str, object]:
     def plain(result: wrk.WrkResult | None) -> dict[str, object] | None:
         if result is None:
             return None
@@ -423,4 +408,4 @@ def _write_json(path: Path, figures: Figures, env: dict[str, str]) -> None:
         "peer_unavailable": figures.peer_unavailable,
         "notes": _notes(figures),
     }
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    return data

@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
+import venvs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flows import pkce_pair
@@ -35,42 +35,19 @@ from procs import BenchError, Processes, Started, free_port, http_ready, wait_un
 PACKAGE = "mcp-oauth-dynamicclient"
 VERSION = "0.2.0"
 BENCH = Path(__file__).resolve().parent
-VENV = BENCH / ".peers" / "dynamicclient"
+VENV = venvs.PEERS / "dynamicclient"
 BASE_DOMAIN = "peer.bench.invalid"
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 FAKE_GITHUB_CODE = "bench-github-code"  # the one code peer_server.py's stand-in for GitHub accepts
 
 
 def _python() -> Path:
-    return VENV / "bin" / "python"
-
-
-def _installed_version() -> str | None:
-    if not _python().exists():
-        return None
-    probe = subprocess.run(
-        [str(_python()), "-c", f"import importlib.metadata as m; print(m.version({PACKAGE!r}))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return probe.stdout.strip() if probe.returncode == 0 else None
+    return venvs.python(VENV)
 
 
 def ensure_venv() -> None:
     """Create the peer's virtual environment and install the pinned package, unless it is already there."""
-    if _installed_version() == VERSION:
-        return
-    steps = [
-        ["uv", "venv", "--quiet", "--allow-existing", str(VENV)],
-        ["uv", "pip", "install", "--quiet", "--python", str(_python()), f"{PACKAGE}=={VERSION}"],
-    ]
-    for argv in steps:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"`{' '.join(argv)}` failed: {(done.stderr or done.stdout).strip()[-500:]}")
-    if _installed_version() != VERSION:
-        raise BenchError(f"{PACKAGE}=={VERSION} did not install into {VENV}")
+    venvs.ensure(VENV, PACKAGE, VERSION)
 
 
 def _private_key_b64() -> str:

@@ -61,11 +61,19 @@ class Processes:
     ) -> None:
         self.stop_all()
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Started:
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, stdio: bool = False) -> Started:
+        """Start `argv` in its own session, output to `<name>.log`; with `stdio`, stdin and stdout are pipes to
+        this process (stderr still goes to the log)."""
         log = self._log_dir / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                list(argv), env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.PIPE if stdio else None,
+                stdout=subprocess.PIPE if stdio else out,
+                stderr=out if stdio else subprocess.STDOUT,
+                start_new_session=True,
             )
         started = Started(name, proc, log)
         self._started.append(started)
@@ -157,6 +165,40 @@ def descendants(pid: int) -> list[int]:
                     found.append(int(child))
                     queue.append(int(child))
     return found
+
+
+def cmdline(pid: int) -> str:
+    """The command line of `pid`, arguments joined by spaces ("" once it has exited)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def server_pid(started: Started, marker: str) -> int:
+    """The Python process serving (below `uv run` when started through it): the deepest one whose command line
+    has `marker`."""
+    for pid in reversed([started.proc.pid, *descendants(started.proc.pid)]):
+        text = cmdline(pid)
+        if marker in text and "python" in text:
+            return pid
+    raise BenchError(f"no process running {marker} below pid {started.proc.pid}")
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (not of its children), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime: fields 14 and 15 of proc(5)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat (busy: all but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return (total - values[3] - values[4]) / _CLOCK_TICKS, total / _CLOCK_TICKS
 
 
 def memory_kib(pid: int) -> dict[str, int]:
