@@ -14,6 +14,7 @@ from mcpgw_auth.gateway import Gateway
 from mcpgw_auth.grants import Grants
 from mcpgw_auth.idp.base import IdentityProvider
 from mcpgw_auth.idp.dev import DevIdentityProvider
+from mcpgw_auth.idp.github import GitHubIdentityProvider
 from mcpgw_auth.keys import ensure_keys
 from mcpgw_auth.settings import Settings
 from mcpgw_auth.store import Store
@@ -21,6 +22,7 @@ from mcpgw_auth.store.memory import MemoryStore
 from mcpgw_auth.store.redis import RedisStore
 from mcpgw_auth.verification import AccessTokenVerifier, KeyManager, RevocationList, follow_revocations
 from mcpgw_auth.web import (
+    account,
     as_metadata,
     authorize,
     consent,
@@ -51,10 +53,12 @@ def build_store(settings: Settings) -> Store:
     return MemoryStore()
 
 
-def build_identity_provider(settings: Settings) -> IdentityProvider:
+def build_identity_provider(settings: Settings, store: Store, clock: Callable[[], float]) -> IdentityProvider:
     match settings.identity_provider:
         case "dev":
             return DevIdentityProvider(settings)
+        case "github":
+            return GitHubIdentityProvider(settings, store, clock)
 
 
 class AuthApp:
@@ -77,14 +81,15 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
     keys = KeyManager(settings.key_dir, settings.access_token_ttl)
     store = store or build_store(settings)
     revocations = RevocationList()
+    idp = build_identity_provider(settings, store, clock)
     gateway = Gateway(
         settings=settings,
         store=store,
         keys=keys,
         revocations=revocations,
         verifier=AccessTokenVerifier(settings.issuer, keys, revocations, settings.verify_cache_size),
-        grants=Grants(settings, store, keys, revocations, clock),
-        idp=build_identity_provider(settings),
+        grants=Grants(settings, store, keys, revocations, clock, idp.access_policy),
+        idp=idp,
         pages=Pages(),
         clock=clock,
     )
@@ -121,6 +126,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
         token,
         revoke,
         introspect,
+        account,
     ):
         api.include_router(module.router)
     api.include_router(gateway.idp.router())

@@ -1,4 +1,4 @@
-"""Command line: `mcpgw-auth serve` and `mcpgw-auth rotate-keys`."""
+"""Command line: `mcpgw-auth serve`, `mcpgw-auth rotate-keys`, and the administration commands (admin.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from mcpgw_auth import logs
+from mcpgw_auth import admin, logs
 from mcpgw_auth.settings import Settings
 
 cli = typer.Typer(help="MCP OAuth Gateway authorization server.", no_args_is_help=True, add_completion=False)
@@ -63,6 +63,9 @@ def rotate_keys() -> None:
     settings = _settings()
     kid = rotate(settings.key_dir, settings.access_token_ttl)
     typer.echo(f"new signing key {kid} is active; running replicas pick it up within 5 s")
+
+
+admin.register(cli, _settings)
 
 
 def main() -> None:

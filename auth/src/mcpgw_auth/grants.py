@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from mcpgw_auth.idp.base import AccessCheckUnavailable, AccessPolicy, AllowEveryone
 from mcpgw_auth.oauth import pkce, secrets, tokens
 from mcpgw_auth.oauth.errors import OAuthError
 from mcpgw_auth.oauth.token_request import AuthorizationCodeGrant, RefreshTokenGrant
@@ -36,6 +37,7 @@ class Grants:
     keys: KeyManager
     revocations: RevocationList
     clock: Callable[[], float] = time.time
+    policy: AccessPolicy = field(default_factory=AllowEveryone)
 
     async def issue_code(
         self,
@@ -99,6 +101,9 @@ class Grants:
         await self.store.save_family(family, secrets.digest(first_refresh), self.settings.refresh_token_ttl)
         refresh = first_refresh if "refresh_token" in client.metadata.grant_types else None
         await self.store.touch_client(client.client_id, self.settings.client_idle_ttl)
+        await self.store.record_grant_use(
+            family.identity.subject, client.client_id, now, self.settings.refresh_token_ttl
+        )
         return await self._token_response(family, code.scopes, grant.resource or code.resource, refresh, now)
 
     async def refresh(self, client: Client, grant: RefreshTokenGrant, now: int) -> dict[str, Any]:
@@ -117,6 +122,8 @@ class Grants:
             if grant.resource not in allowed:
                 raise OAuthError("invalid_target", "the resource is outside this grant")  # RFC 8707 §2.2
             resource = grant.resource
+        if family is not None:
+            await self._recheck(family.identity, now)
         new = secrets.new_secret()
         rotated = await self.store.rotate_refresh(old, secrets.digest(new), self.settings.refresh_token_ttl)
         match rotated:
@@ -131,7 +138,25 @@ class Grants:
                 if current.client_id != client.client_id:
                     raise OAuthError("invalid_grant", "the refresh token was issued to another client")
         await self.store.touch_client(client.client_id, self.settings.client_idle_ttl)
+        await self.store.record_grant_use(
+            current.identity.subject, client.client_id, now, self.settings.refresh_token_ttl
+        )
         return await self._token_response(current, scopes, resource, new, now)
+
+    async def _recheck(self, identity: Identity, now: int) -> None:
+        """A user who lost access (allowlist, org or team membership) cannot refresh: every grant of theirs ends."""
+        try:
+            allowed = await self.policy.recheck(identity)
+        except AccessCheckUnavailable:
+            # Nothing rotated or revoked: the client may retry the same refresh token later.
+            raise OAuthError(
+                "temporarily_unavailable", "the identity provider cannot confirm access right now", status=503
+            ) from None
+        if not allowed:
+            for family_id in await self.store.families_of_user(identity.subject):
+                await self.revoke_family(family_id, now)
+            log.warning("refresh refused: the user is no longer allowed; their grants were revoked")
+            raise OAuthError("invalid_grant", "the user is no longer allowed to use this gateway")
 
     async def _token_response(
         self, family: Family, scopes: tuple[str, ...], resource: str | None, refresh: str | None, now: int

@@ -18,6 +18,7 @@ class Identity(Record):
 
     subject: str
     username: str
+    email: str | None = None
 
 
 class ClientMetadata(Record):
@@ -83,6 +84,27 @@ class Family(Record):
     scopes: tuple[str, ...]
     resource: str | None
     created_at: int
+
+
+class LoginState(Record):
+    """A sign-in at the identity provider in flight, found again by the hash of the OAuth `state` it sent upstream.
+
+    `request_id` is the pending authorization request it continues (None: a sign-in for the account page);
+    `browser_hash` binds it to the browser that started it; `code_verifier` is its PKCE verifier (RFC 7636).
+    """
+
+    request_id: str | None
+    browser_hash: str
+    code_verifier: str
+    created_at: int
+
+
+class GrantUse(Record):
+    """When a user's grants to one client were first and last used (a code exchange or a refresh)."""
+
+    client_id: str
+    first_used: int
+    last_used: int
 
 
 class Revocation(Record):

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mcpgw_auth.idp.allowlist import Allowlist
+from mcpgw_auth.sealing import decode_key
+
 
 def normalize_url(url: str) -> str:
     """Canonical form of a resource or issuer URL: lowercase scheme and host, no trailing slash, no fragment."""
@@ -59,7 +62,20 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(default=None, description="Redis URL; unset means in-memory (dev only).")
     key_dir: Path = Field(default=Path("data/keys"), description="Directory holding the RS256 signing keys.")
-    identity_provider: Literal["dev"] = Field(default="dev", description="Login provider.")
+    identity_provider: Literal["dev", "github"] = Field(default="dev", description="Login provider.")
+    github_client_id: str | None = Field(default=None, description="Client ID of the GitHub OAuth app.")
+    github_client_secret: SecretStr | None = Field(default=None, description="Client secret of the GitHub OAuth app.")
+    github_base_url: str = Field(default="https://github.com", description="GitHub web URL (GitHub Enterprise).")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub REST API URL.")
+    github_timeout: float = Field(default=10.0, gt=0, le=60, description="Timeout of one call to GitHub.")
+    allowlist: StrList = Field(
+        default_factory=list, description="GitHub logins, org:NAME and team:ORG/SLUG allowed to sign in."
+    )
+    allow_all_users: bool = Field(default=False, description="Let every GitHub user sign in.")
+    membership_cache_ttl: int = Field(default=300, ge=0, description="How long a membership re-check is cached.")
+    token_encryption_key: SecretStr | None = Field(
+        default=None, description="AES-256 key (base64) sealing the GitHub tokens kept for membership re-checks."
+    )
     scopes_supported: StrList = Field(default_factory=lambda: ["mcp"])
     default_scopes: StrList = Field(default_factory=lambda: ["mcp"])
     required_scopes: StrList = Field(default_factory=lambda: ["mcp"])
@@ -81,7 +97,7 @@ class Settings(BaseSettings):
     verify_cache_size: int = Field(default=50_000, gt=0)
     log_level: str = Field(default="INFO")
 
-    @field_validator("resources", "scopes_supported", "default_scopes", "required_scopes", mode="before")
+    @field_validator("resources", "scopes_supported", "default_scopes", "required_scopes", "allowlist", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -109,6 +125,22 @@ class Settings(BaseSettings):
     def _resources(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(normalize_url(v) for v in value))
 
+    @field_validator("github_base_url", "github_api_url")
+    @classmethod
+    def _github_urls(cls, value: str) -> str:
+        url = normalize_url(value)
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+            raise ValueError("GitHub URLs must be https (http only on a loopback address)")
+        return url
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_key(value.get_secret_value())
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         parts = urlsplit(self.issuer)
@@ -116,6 +148,20 @@ class Settings(BaseSettings):
             raise ValueError("an http issuer is allowed only on a loopback address; use https")
         if self.identity_provider == "dev" and not (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
             raise ValueError("the dev login refuses to run unless the issuer is a loopback http URL")
+        allowlist = Allowlist.parse(self.allowlist, self.allow_all_users)
+        if self.identity_provider == "github":
+            if not self.github_client_id or self.github_client_secret is None:
+                raise ValueError("the GitHub login needs AUTH_GITHUB_CLIENT_ID and AUTH_GITHUB_CLIENT_SECRET")
+            if allowlist.empty:
+                raise ValueError(
+                    "AUTH_ALLOWLIST is empty: name the GitHub logins, org:NAME or team:ORG/SLUG allowed to sign in "
+                    "(or set AUTH_ALLOW_ALL_USERS=true)"
+                )
+            if allowlist.needs_membership and self.token_encryption_key is None:
+                raise ValueError(
+                    "an allowlist naming orgs or teams needs AUTH_TOKEN_ENCRYPTION_KEY (membership is re-checked "
+                    "at refresh with the user's GitHub token, which is kept encrypted)"
+                )
         if not set(self.default_scopes) <= set(self.scopes_supported):
             raise ValueError("default_scopes must be a subset of scopes_supported")
         if not set(self.required_scopes) <= set(self.scopes_supported):

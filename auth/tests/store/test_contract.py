@@ -22,7 +22,9 @@ from mcpgw_auth.records import (
     Client,
     ClientMetadata,
     Family,
+    GrantUse,
     Identity,
+    LoginState,
     Redeemed,
     Replayed,
     Reused,
@@ -267,11 +269,138 @@ async def test_session_round_trip_delete_and_expiry(harness: Harness) -> None:
 async def test_consent_round_trip_and_expiry(harness: Harness) -> None:
     store = harness.store
     assert await store.has_consent("k") is False
-    await store.save_consent("k", ttl=10)
+    await store.save_consent("k", ttl=10, subject="dev:alice", client_id="client-1")
     assert await store.has_consent("k") is True
     assert await store.has_consent("other") is False
     await harness.advance(11)
     assert await store.has_consent("k") is False
+
+
+async def test_forget_consents_of_one_user_and_client(harness: Harness) -> None:
+    store = harness.store
+    await store.save_consent("a-echo", ttl=100, subject="dev:alice", client_id="client-1")
+    await store.save_consent("a-time", ttl=100, subject="dev:alice", client_id="client-1")
+    await store.save_consent("a-other", ttl=100, subject="dev:alice", client_id="client-2")
+    await store.save_consent("b-echo", ttl=100, subject="dev:bob", client_id="client-1")
+    assert await store.forget_consents("dev:alice", "client-1") == 2
+    assert [await store.has_consent(k) for k in ("a-echo", "a-time", "a-other", "b-echo")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert await store.forget_consents("dev:alice", "client-1") == 0
+    assert await store.forget_consents("dev:nobody", "client-9") == 0
+
+
+async def test_forgetting_counts_only_consents_still_alive(harness: Harness) -> None:
+    store = harness.store
+    await store.save_consent("short", ttl=10, subject="dev:alice", client_id="client-1")
+    await store.save_consent("long", ttl=100, subject="dev:alice", client_id="client-1")
+    await harness.advance(11)
+    assert await store.forget_consents("dev:alice", "client-1") == 1
+    assert await store.has_consent("long") is False
+
+
+async def test_login_state_is_taken_once(harness: Harness) -> None:
+    store = harness.store
+    state = LoginState(request_id="req-1", browser_hash="bh", code_verifier="v" * 43, created_at=1_700_000_000)
+    account = LoginState(request_id=None, browser_hash="bh", code_verifier="w" * 43, created_at=1_700_000_000)
+    await store.save_login_state("s1", state, ttl=10)
+    await store.save_login_state("s2", account, ttl=10)
+    assert await store.take_login_state("s1") == state
+    assert await store.take_login_state("s1") is None  # a replayed state finds nothing
+    assert await store.take_login_state("unknown") is None
+    await harness.advance(11)
+    assert await store.take_login_state("s2") is None
+
+
+async def test_concurrent_takes_of_a_login_state_succeed_once(harness: Harness) -> None:
+    state = LoginState(request_id="req-1", browser_hash="bh", code_verifier="v" * 43, created_at=1_700_000_000)
+    await harness.store.save_login_state("s1", state, ttl=10)
+    results: list[LoginState | None] = []
+
+    async def take() -> None:
+        results.append(await harness.store.take_login_state("s1"))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(take)
+    assert results.count(state) == 1
+    assert results.count(None) == 9
+
+
+async def test_upstream_token_round_trip_and_expiry(harness: Harness) -> None:
+    store = harness.store
+    assert await store.get_upstream_token("github:1") is None
+    await store.save_upstream_token("github:1", "sealed-1", ttl=10)
+    await store.save_upstream_token("github:2", "sealed-2", ttl=100)
+    assert await store.get_upstream_token("github:1") == "sealed-1"
+    await store.save_upstream_token("github:1", "sealed-1b", ttl=10)
+    assert await store.get_upstream_token("github:1") == "sealed-1b"
+    await store.delete_upstream_token("github:2")
+    await store.delete_upstream_token("github:404")
+    assert await store.get_upstream_token("github:2") is None
+    await harness.advance(11)
+    assert await store.get_upstream_token("github:1") is None
+
+
+async def test_list_clients_follows_saves_deletes_and_expiry(harness: Harness) -> None:
+    store = harness.store
+    assert await store.list_clients() == []
+    first, second = make_client("client-1"), make_client("client-2").model_copy(update={"issued_at": 1_800_000_000})
+    await store.save_client(second, ttl=10)
+    await store.save_client(first, ttl=10)
+    assert await store.list_clients() == [first, second]  # oldest registration first
+    await store.touch_client("client-1", ttl=100)
+    await harness.advance(11)
+    assert [c.client_id for c in await store.list_clients()] == ["client-1"]
+    assert (await store.list_clients())[0].used is True
+    assert await store.delete_client("client-1") is True
+    assert await store.list_clients() == []
+
+
+async def test_get_family(harness: Harness) -> None:
+    store = harness.store
+    await store.save_family(make_family("fam-1"), "r0", ttl=10)
+    assert await store.get_family("fam-1") == make_family("fam-1")
+    assert await store.get_family("fam-2") is None
+    await store.revoke_family("fam-1")
+    assert await store.get_family("fam-1") is None
+
+
+async def test_grant_uses_keep_the_first_and_the_last(harness: Harness) -> None:
+    store = harness.store
+    assert await store.grant_uses("dev:alice") == []
+    await store.record_grant_use("dev:alice", "client-2", now=1000, ttl=100)
+    await store.record_grant_use("dev:alice", "client-1", now=1010, ttl=100)
+    await store.record_grant_use("dev:alice", "client-1", now=1020, ttl=100)
+    await store.record_grant_use("dev:bob", "client-1", now=1030, ttl=100)
+    assert await store.grant_uses("dev:alice") == [
+        GrantUse(client_id="client-1", first_used=1010, last_used=1020),
+        GrantUse(client_id="client-2", first_used=1000, last_used=1000),
+    ]
+    assert await store.users_with_grants() == ["dev:alice", "dev:bob"]
+    await store.forget_grant_use("dev:alice", "client-1")
+    await store.forget_grant_use("dev:alice", "client-9")
+    assert await store.grant_uses("dev:alice") == [GrantUse(client_id="client-2", first_used=1000, last_used=1000)]
+    await store.forget_grant_use("dev:bob", "client-1")
+    assert await store.grant_uses("dev:bob") == []
+    assert await store.users_with_grants() == ["dev:alice"]
+
+
+async def test_grant_uses_expire_unless_used_again(harness: Harness) -> None:
+    store = harness.store
+    await store.record_grant_use("dev:alice", "client-1", now=1000, ttl=10)
+    await store.record_grant_use("dev:bob", "client-1", now=1000, ttl=10)
+    await harness.advance(8)
+    await store.record_grant_use("dev:alice", "client-1", now=1008, ttl=10)
+    await harness.advance(8)
+    assert await store.grant_uses("dev:alice") == [GrantUse(client_id="client-1", first_used=1000, last_used=1008)]
+    assert await store.grant_uses("dev:bob") == []
+    assert await store.users_with_grants() == ["dev:alice"]
+    await harness.advance(3)
+    assert await store.users_with_grants() == []
 
 
 async def test_code_is_redeemed_once_then_replayed(harness: Harness) -> None:
@@ -515,7 +644,19 @@ async def test_every_key_has_a_ttl(redis_harness: Harness) -> None:
     await store.save_auth_request(make_request("req-2"), ttl=600)
     await store.take_auth_request("req-2")
     await store.save_session("s1", ALICE, ttl=100)
-    await store.save_consent("k", ttl=100)
+    await store.save_consent("k", ttl=100, subject="dev:alice", client_id="client-1")
+    await store.save_consent("k2", ttl=100, subject="dev:alice", client_id="client-2")
+    await store.forget_consents("dev:alice", "client-2")
+    state = LoginState(request_id=None, browser_hash="bh", code_verifier="v" * 43, created_at=now)
+    await store.save_login_state("ls1", state, ttl=600)
+    await store.save_login_state("ls2", state, ttl=600)
+    await store.take_login_state("ls2")
+    await store.save_upstream_token("github:1", "sealed", ttl=300)
+    await store.record_grant_use("dev:alice", "client-1", now, ttl=400)
+    await store.record_grant_use("dev:alice", "client-2", now, ttl=400)
+    await store.forget_grant_use("dev:alice", "client-2")
+    await store.list_clients()
+    await store.users_with_grants()
     await store.save_code("c1", make_code(), ttl=60)
     await store.save_code("c2", make_code(), ttl=60)
     await store.take_code("c2", replay_ttl=60)
@@ -540,6 +681,12 @@ async def test_every_key_has_a_ttl(redis_harness: Harness) -> None:
         f"{p}authreq:req-1",
         f"{p}session:s1",
         f"{p}consent:k",
+        f"{p}consent-index:client-1:dev:alice",
+        f"{p}clients",
+        f"{p}loginstate:ls1",
+        f"{p}upstream-token:github:1",
+        f"{p}grant-uses:dev:alice",
+        f"{p}grant-users",
         f"{p}code:c1",
         f"{p}code:c2",
         f"{p}family:fam-1",
@@ -561,6 +708,8 @@ async def test_every_key_has_a_ttl(redis_harness: Harness) -> None:
     ttls = {name: await redis.pttl(name) for name in names}
     assert all(ttl > 0 for ttl in ttls.values()), ttls
     assert ttls[f"{p}client:client-1"] > 100_000
+    assert ttls[f"{p}clients"] > 100_000  # the index lives as long as its longest-lived client
+    assert ttls[f"{p}grant-users"] > 300_000
     assert ttls[f"{p}family-tokens:fam-1"] > 400_000
     assert ttls[f"{p}revocations"] > 0
 
@@ -584,5 +733,22 @@ async def test_blocking_read_stays_under_the_socket_timeout(redis_server: str) -
         _, cursor = await store.read_revocations(None, block_ms=0)
         with anyio.fail_after(10):
             assert await store.read_revocations(cursor, block_ms=5_000) == ([], cursor)
+    finally:
+        await store.close()
+
+
+async def test_listings_use_index_sets_never_a_key_scan(redis_server: str) -> None:
+    client = Redis.from_url(redis_server, decode_responses=True)
+    store = RedisStore(client, prefix=f"test-{uuid.uuid4().hex}:")
+    try:
+        await store.save_client(make_client(), ttl=100)
+        await store.record_grant_use("dev:alice", "client-1", now=1000, ttl=100)
+        await client.config_resetstat()
+        assert [c.client_id for c in await store.list_clients()] == ["client-1"]
+        assert await store.users_with_grants() == ["dev:alice"]
+        assert await store.grant_uses("dev:alice") != []
+        assert await store.forget_consents("dev:alice", "client-1") == 0
+        stats = await client.info("commandstats")
+        assert not {"cmdstat_keys", "cmdstat_scan"} & set(stats), sorted(stats)
     finally:
         await store.close()

@@ -9,7 +9,9 @@ from mcpgw_auth.records import (
     AuthRequest,
     Client,
     Family,
+    GrantUse,
     Identity,
+    LoginState,
     Redeemed,
     Replayed,
     Reused,
@@ -34,6 +36,10 @@ class Store(Protocol):
 
     async def delete_client(self, client_id: str) -> bool: ...
 
+    async def list_clients(self) -> list[Client]:
+        """Every live client, oldest registration first (an index set, never a key scan)."""
+        ...
+
     # Pending authorization requests, between /authorize and the consent decision.
     async def save_auth_request(self, request: AuthRequest, ttl: int) -> None: ...
 
@@ -50,10 +56,28 @@ class Store(Protocol):
 
     async def delete_session(self, session_hash: str) -> None: ...
 
-    # Remembered consent, keyed by a digest of (user, client, scopes, resource).
-    async def save_consent(self, consent_key: str, ttl: int) -> None: ...
+    # Remembered consent, keyed by a digest of (user, client, scopes, resource) and indexed by (user, client).
+    async def save_consent(self, consent_key: str, ttl: int, *, subject: str, client_id: str) -> None: ...
 
     async def has_consent(self, consent_key: str) -> bool: ...
+
+    async def forget_consents(self, subject: str, client_id: str) -> int:
+        """Delete every remembered consent of `subject` for `client_id`; return how many there were."""
+        ...
+
+    # Sign-ins at the identity provider in flight, keyed by the hash of the OAuth `state` sent upstream.
+    async def save_login_state(self, state_hash: str, state: LoginState, ttl: int) -> None: ...
+
+    async def take_login_state(self, state_hash: str) -> LoginState | None:
+        """Return and delete atomically: a state is good for one callback."""
+        ...
+
+    # Upstream (GitHub) access tokens, already sealed (AES-GCM) by the caller; kept only when re-checks need them.
+    async def save_upstream_token(self, subject: str, sealed: str, ttl: int) -> None: ...
+
+    async def get_upstream_token(self, subject: str) -> str | None: ...
+
+    async def delete_upstream_token(self, subject: str) -> None: ...
 
     # Authorization codes: single use, atomically.
     async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None: ...
@@ -84,6 +108,21 @@ class Store(Protocol):
     async def families_of_client(self, client_id: str) -> list[str]: ...
 
     async def families_of_user(self, subject: str) -> list[str]: ...
+
+    async def get_family(self, family_id: str) -> Family | None: ...
+
+    # When a user's grants to a client were first and last used, for the account page and the admin CLI.
+    async def record_grant_use(self, subject: str, client_id: str, now: int, ttl: int) -> None:
+        """Keep the first use, set the last; the user's record lives at least `ttl` more seconds."""
+        ...
+
+    async def grant_uses(self, subject: str) -> list[GrantUse]: ...
+
+    async def forget_grant_use(self, subject: str, client_id: str) -> None: ...
+
+    async def users_with_grants(self) -> list[str]:
+        """Subjects with a recorded grant use (an index set, never a key scan)."""
+        ...
 
     # The revocation feed every replica follows (RFC 7009 takes effect within a second everywhere).
     async def publish_revocations(self, entries: list[Revocation]) -> None: ...

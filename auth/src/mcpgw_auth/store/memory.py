@@ -14,7 +14,9 @@ from mcpgw_auth.records import (
     AuthRequest,
     Client,
     Family,
+    GrantUse,
     Identity,
+    LoginState,
     Redeemed,
     Replayed,
     Reused,
@@ -81,6 +83,12 @@ class MemoryStore:
         self._refresh: _Expiring[tuple[str, bool]] = _Expiring(clock)  # (family_id, retired)
         self._client_families: _Expiring[set[str]] = _Expiring(clock)
         self._user_families: _Expiring[set[str]] = _Expiring(clock)
+        self._client_index: _Expiring[set[str]] = _Expiring(clock)  # one entry, "": the ids of all clients
+        self._consent_index: _Expiring[set[str]] = _Expiring(clock)  # (user, client) -> consent keys
+        self._login_states: _Expiring[LoginState] = _Expiring(clock)
+        self._upstream_tokens: _Expiring[str] = _Expiring(clock)
+        self._grant_uses: _Expiring[dict[str, tuple[int, int]]] = _Expiring(clock)  # subject -> client -> uses
+        self._grant_users: _Expiring[set[str]] = _Expiring(clock)  # one entry, "": subjects with grant uses
         self._revocations: deque[tuple[int, Revocation]] = deque()
         self._last_seq = 0
         self._published = asyncio.Condition()
@@ -93,6 +101,7 @@ class MemoryStore:
 
     async def save_client(self, client: Client, ttl: int) -> None:
         self._clients.put(client.client_id, client, ttl)
+        self._index(self._client_index, "", client.client_id, ttl)
 
     async def get_client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
@@ -101,9 +110,19 @@ class MemoryStore:
         client = self._clients.get(client_id)
         if client is not None:
             self._clients.put(client_id, client.model_copy(update={"used": True}), ttl)
+            self._client_index.extend("", ttl)
 
     async def delete_client(self, client_id: str) -> bool:
+        members = self._client_index.get("")
+        if members is not None:
+            members.discard(client_id)
         return self._clients.pop(client_id) is not None
+
+    async def list_clients(self) -> list[Client]:
+        members = self._client_index.get("") or set()
+        live = [client for client_id in members if (client := self._clients.get(client_id)) is not None]
+        members.intersection_update(client.client_id for client in live)
+        return sorted(live, key=lambda client: (client.issued_at, client.client_id))
 
     async def save_auth_request(self, request: AuthRequest, ttl: int) -> None:
         self._auth_requests.put(request.request_id, request, ttl)
@@ -123,11 +142,31 @@ class MemoryStore:
     async def delete_session(self, session_hash: str) -> None:
         self._sessions.pop(session_hash)
 
-    async def save_consent(self, consent_key: str, ttl: int) -> None:
+    async def save_consent(self, consent_key: str, ttl: int, *, subject: str, client_id: str) -> None:
         self._consents.put(consent_key, True, ttl)
+        self._index(self._consent_index, f"{client_id}:{subject}", consent_key, ttl)
 
     async def has_consent(self, consent_key: str) -> bool:
         return self._consents.get(consent_key) is not None
+
+    async def forget_consents(self, subject: str, client_id: str) -> int:
+        keys = self._consent_index.pop(f"{client_id}:{subject}") or set()
+        return sum(self._consents.pop(key) is not None for key in keys)
+
+    async def save_login_state(self, state_hash: str, state: LoginState, ttl: int) -> None:
+        self._login_states.put(state_hash, state, ttl)
+
+    async def take_login_state(self, state_hash: str) -> LoginState | None:
+        return self._login_states.pop(state_hash)
+
+    async def save_upstream_token(self, subject: str, sealed: str, ttl: int) -> None:
+        self._upstream_tokens.put(subject, sealed, ttl)
+
+    async def get_upstream_token(self, subject: str) -> str | None:
+        return self._upstream_tokens.get(subject)
+
+    async def delete_upstream_token(self, subject: str) -> None:
+        self._upstream_tokens.pop(subject)
 
     async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None:
         self._codes.put(code_hash, code, ttl)
@@ -209,6 +248,39 @@ class MemoryStore:
     async def families_of_user(self, subject: str) -> list[str]:
         return self._live_families(self._user_families, subject)
 
+    async def get_family(self, family_id: str) -> Family | None:
+        return self._families.get(family_id)
+
+    async def record_grant_use(self, subject: str, client_id: str, now: int, ttl: int) -> None:
+        uses = self._grant_uses.get(subject)
+        if uses is None:
+            uses = {}
+            self._grant_uses.put(subject, uses, ttl)
+        else:
+            self._grant_uses.extend(subject, ttl)
+        first = uses[client_id][0] if client_id in uses else now
+        uses[client_id] = (first, now)
+        self._index(self._grant_users, "", subject, ttl)
+
+    async def grant_uses(self, subject: str) -> list[GrantUse]:
+        uses = self._grant_uses.get(subject) or {}
+        return [
+            GrantUse(client_id=client_id, first_used=first, last_used=last)
+            for client_id, (first, last) in sorted(uses.items())
+        ]
+
+    async def forget_grant_use(self, subject: str, client_id: str) -> None:
+        uses = self._grant_uses.get(subject)
+        if uses is not None:
+            uses.pop(client_id, None)
+            if not uses:  # as Redis drops a hash whose last field is deleted
+                self._grant_uses.pop(subject)
+
+    async def users_with_grants(self) -> list[str]:
+        members = self._grant_users.get("") or set()
+        members.intersection_update({subject for subject in members if self._grant_uses.get(subject) is not None})
+        return sorted(members)
+
     async def publish_revocations(self, entries: list[Revocation]) -> None:
         async with self._published:
             for entry in entries:
@@ -235,12 +307,12 @@ class MemoryStore:
         now = self._clock()
         return [entry for seq, entry in self._revocations if seq > after_seq and entry.expires_at >= now]
 
-    def _index(self, index: _Expiring[set[str]], owner: str, family_id: str, ttl: int) -> None:
+    def _index(self, index: _Expiring[set[str]], owner: str, member: str, ttl: int) -> None:
         members = index.get(owner)
         if members is None:
-            index.put(owner, {family_id}, ttl)
+            index.put(owner, {member}, ttl)
         else:
-            members.add(family_id)
+            members.add(member)
             index.extend(owner, ttl)
 
     def _live_families(self, index: _Expiring[set[str]], owner: str) -> list[str]:

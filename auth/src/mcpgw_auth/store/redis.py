@@ -3,9 +3,13 @@
 Keys, all under `prefix` (default "mcpgw:"), every one with a TTL:
 
     client:<client_id>              Client JSON                                   ttl of save_client/touch_client
+    clients                         set of client ids                             the longest client TTL it indexes
     authreq:<request_id>            AuthRequest JSON                              ttl of save_auth_request
     session:<session_hash>          Identity JSON                                 ttl of save_session
     consent:<consent_key>           "1"                                           ttl of save_consent
+    consent-index:<client>:<subject>    set of that user's consent keys for that client    the longest consent TTL
+    loginstate:<state_hash>         LoginState JSON                               ttl of save_login_state
+    upstream-token:<subject>        sealed (AES-GCM) GitHub token                 ttl of save_upstream_token
     code:<code_hash>                hash {code: AuthCode JSON, family_id}         ttl, then {family_id} for replay_ttl
     family:<family_id>              hash {record: Family JSON, client_id, subject}    the family TTL
     family-refresh:<family_id>      set of the family's refresh hashes            the family TTL
@@ -13,6 +17,8 @@ Keys, all under `prefix` (default "mcpgw:"), every one with a TTL:
     refresh:<refresh_hash>          hash {family_id, state: current|retired}      the family TTL
     client-families:<client_id>     set of family ids                             the longest family TTL it indexes
     user-families:<subject>         set of family ids                             the longest family TTL it indexes
+    grant-uses:<subject>            hash {<client_id>|first, <client_id>|last}    the longest ttl of record_grant_use
+    grant-users                     set of subjects with grant uses               the longest ttl of record_grant_use
     revocations                     stream of {entry: Revocation JSON, expires_at}    the latest expires_at in it
 
 "The family TTL" is the `ttl` of save_family, reset by every rotation for all the keys of the family at once, so a
@@ -34,7 +40,9 @@ from mcpgw_auth.records import (
     AuthRequest,
     Client,
     Family,
+    GrantUse,
     Identity,
+    LoginState,
     Redeemed,
     Replayed,
     Reused,
@@ -103,6 +111,17 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return tokens
 """
 
+_FORGET_CONSENTS = """
+local prefix = ARGV[1]
+local keys = redis.call('SMEMBERS', KEYS[1])
+local gone = 0
+for _, consent_key in ipairs(keys) do
+  gone = gone + redis.call('DEL', prefix .. 'consent:' .. consent_key)
+end
+redis.call('DEL', KEYS[1])
+return gone
+"""
+
 _TRIM_BATCH = 100
 # A feed whose entries have all expired still keeps its last id a while, so followers' cursors stay valid.
 _FEED_MIN_TTL = 60
@@ -127,6 +146,7 @@ class RedisStore:
         self._rotate_refresh = redis.register_script(_ROTATE_REFRESH)
         self._add_family_token = redis.register_script(_ADD_FAMILY_TOKEN)
         self._revoke_family = redis.register_script(_REVOKE_FAMILY)
+        self._forget_consents = redis.register_script(_FORGET_CONSENTS)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "mcpgw:") -> Self:
@@ -146,7 +166,12 @@ class RedisStore:
         await self._redis.aclose()
 
     async def save_client(self, client: Client, ttl: int) -> None:
-        await self._redis.set(self._key("client", client.client_id), client.model_dump_json(), ex=ttl)
+        index = self._prefix + "clients"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("client", client.client_id), client.model_dump_json(), ex=ttl)
+            pipe.sadd(index, client.client_id)
+            self._extend(pipe, index, ttl)
+            await pipe.execute()
 
     async def get_client(self, client_id: str) -> Client | None:
         raw = await self._redis.get(self._key("client", client_id))
@@ -158,9 +183,26 @@ class RedisStore:
             used = client.model_copy(update={"used": True})
             # XX: a client deleted meanwhile stays deleted.
             await self._redis.set(self._key("client", client_id), used.model_dump_json(), ex=ttl, xx=True)
+            await self._redis.expire(self._prefix + "clients", ttl, gt=True)
 
     async def delete_client(self, client_id: str) -> bool:
-        return bool(await self._redis.delete(self._key("client", client_id)))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("client", client_id))
+            pipe.srem(self._prefix + "clients", client_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def list_clients(self) -> list[Client]:
+        index = self._prefix + "clients"
+        ids = sorted(_text(member) for member in await self._redis.smembers(index))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("client", client_id) for client_id in ids])
+        gone = [client_id for client_id, raw in zip(ids, raws, strict=True) if raw is None]
+        if gone:
+            await self._redis.srem(index, *gone)
+        clients = [Client.model_validate_json(raw) for raw in raws if raw is not None]
+        return sorted(clients, key=lambda client: (client.issued_at, client.client_id))
 
     async def save_auth_request(self, request: AuthRequest, ttl: int) -> None:
         await self._redis.set(self._key("authreq", request.request_id), request.model_dump_json(), ex=ttl)
@@ -183,11 +225,37 @@ class RedisStore:
     async def delete_session(self, session_hash: str) -> None:
         await self._redis.delete(self._key("session", session_hash))
 
-    async def save_consent(self, consent_key: str, ttl: int) -> None:
-        await self._redis.set(self._key("consent", consent_key), "1", ex=ttl)
+    async def save_consent(self, consent_key: str, ttl: int, *, subject: str, client_id: str) -> None:
+        index = self._key("consent-index", f"{client_id}:{subject}")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("consent", consent_key), "1", ex=ttl)
+            pipe.sadd(index, consent_key)
+            self._extend(pipe, index, ttl)
+            await pipe.execute()
 
     async def has_consent(self, consent_key: str) -> bool:
         return bool(await self._redis.exists(self._key("consent", consent_key)))
+
+    async def forget_consents(self, subject: str, client_id: str) -> int:
+        index = self._key("consent-index", f"{client_id}:{subject}")
+        return int(await self._forget_consents(keys=[index], args=[self._prefix]))
+
+    async def save_login_state(self, state_hash: str, state: LoginState, ttl: int) -> None:
+        await self._redis.set(self._key("loginstate", state_hash), state.model_dump_json(), ex=ttl)
+
+    async def take_login_state(self, state_hash: str) -> LoginState | None:
+        raw = await self._redis.getdel(self._key("loginstate", state_hash))
+        return None if raw is None else LoginState.model_validate_json(raw)
+
+    async def save_upstream_token(self, subject: str, sealed: str, ttl: int) -> None:
+        await self._redis.set(self._key("upstream-token", subject), sealed, ex=ttl)
+
+    async def get_upstream_token(self, subject: str) -> str | None:
+        raw = await self._redis.get(self._key("upstream-token", subject))
+        return None if raw is None else _text(raw)
+
+    async def delete_upstream_token(self, subject: str) -> None:
+        await self._redis.delete(self._key("upstream-token", subject))
 
     async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None:
         key = self._key("code", code_hash)
@@ -267,6 +335,56 @@ class RedisStore:
 
     async def families_of_user(self, subject: str) -> list[str]:
         return await self._live_families(self._key("user-families", subject))
+
+    async def get_family(self, family_id: str) -> Family | None:
+        raw = await self._redis.hget(self._key("family", family_id), "record")
+        return None if raw is None else Family.model_validate_json(raw)
+
+    async def record_grant_use(self, subject: str, client_id: str, now: int, ttl: int) -> None:
+        uses, users = self._key("grant-uses", subject), self._prefix + "grant-users"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(uses, f"{client_id}|first", now)
+            pipe.hset(uses, f"{client_id}|last", now)
+            pipe.sadd(users, subject)
+            self._extend(pipe, uses, ttl)
+            self._extend(pipe, users, ttl)
+            await pipe.execute()
+
+    async def grant_uses(self, subject: str) -> list[GrantUse]:
+        fields = {
+            _text(k): int(_text(v)) for k, v in (await self._redis.hgetall(self._key("grant-uses", subject))).items()
+        }
+        uses = []
+        for name, last in sorted(fields.items()):
+            client_id, _, kind = name.rpartition("|")
+            if kind == "last":
+                uses.append(
+                    GrantUse(client_id=client_id, first_used=fields.get(f"{client_id}|first", last), last_used=last)
+                )
+        return uses
+
+    async def forget_grant_use(self, subject: str, client_id: str) -> None:
+        await self._redis.hdel(self._key("grant-uses", subject), f"{client_id}|first", f"{client_id}|last")
+
+    async def users_with_grants(self) -> list[str]:
+        index = self._prefix + "grant-users"
+        subjects = sorted(_text(member) for member in await self._redis.smembers(index))
+        if not subjects:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for subject in subjects:
+                pipe.exists(self._key("grant-uses", subject))
+            alive = await pipe.execute()
+        gone = [subject for subject, exists in zip(subjects, alive, strict=True) if not exists]
+        if gone:
+            await self._redis.srem(index, *gone)
+        return [subject for subject, exists in zip(subjects, alive, strict=True) if exists]
+
+    @staticmethod
+    def _extend(pipe: Any, key: str, ttl: int) -> None:
+        """NX then GT: a new key gets `ttl`, an existing one only ever lives longer."""
+        pipe.expire(key, ttl, nx=True)
+        pipe.expire(key, ttl, gt=True)
 
     async def _live_families(self, index_key: str) -> list[str]:
         """Members of an index whose family still exists; members of expired families are pruned."""

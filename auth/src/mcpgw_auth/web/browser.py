@@ -56,6 +56,18 @@ def csrf_ok(pending: AuthRequest, bid: str | None, purpose: str, presented: str 
     return hmac.compare_digest(csrf_token(pending, bid, purpose), presented)
 
 
+def browser_csrf_token(bid: str, purpose: str) -> str:
+    """For forms outside an authorization request (account page, sign-in for it): keyed by the browser's own
+    HttpOnly cookie, which a cross-site page can neither read nor set (`__Host-` under https)."""
+    return hmac.new(bid.encode(), f"browser:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def browser_csrf_ok(bid: str | None, purpose: str, presented: str | None) -> bool:
+    if bid is None or presented is None:
+        return False
+    return hmac.compare_digest(browser_csrf_token(bid, purpose), presented)
+
+
 async def current_user(gateway: Gateway, request: Request) -> Identity | None:
     value = request.cookies.get(_name(gateway, "session"))
     if not value or len(value) > 64:
@@ -67,3 +79,12 @@ async def start_session(gateway: Gateway, response: Response, identity: Identity
     value = secrets.new_secret()
     await gateway.store.save_session(secrets.digest(value), identity, gateway.settings.session_ttl)
     _set(gateway, response, "session", value, gateway.settings.session_ttl)
+
+
+async def end_session(gateway: Gateway, request: Request, response: Response) -> None:
+    value = request.cookies.get(_name(gateway, "session"))
+    if value and len(value) <= 64:
+        await gateway.store.delete_session(secrets.digest(value))
+    response.delete_cookie(
+        _name(gateway, "session"), path="/", secure=gateway.settings.secure_cookies, httponly=True, samesite="lax"
+    )

@@ -85,7 +85,9 @@ async def consent_decision(request: Request, gateway: GatewayDep, form: Form) ->
         )
     decision = single(form, "decision")
     if decision == "allow":
-        await gateway.store.save_consent(_key(user, pending), gateway.settings.consent_ttl)
+        await gateway.store.save_consent(
+            _key(user, pending), gateway.settings.consent_ttl, subject=user.subject, client_id=pending.client_id
+        )
         return await _issue(gateway, pending, client, user)
     if decision == "deny":
         if await gateway.store.take_auth_request(pending.request_id) is None:
