@@ -10,9 +10,9 @@ setup *tools:
     scripts/ensure-tools.sh uv {{tools}}
     uv sync --locked --quiet
 
-# Run the gateway locally without Docker (dev login, Redis if available)
+# Run the whole gateway on http://localhost:8080 without Docker: Traefik, auth, Redis, the MCP services (docs: README)
 dev: (setup)
-    uv run python scripts/dev.py
+    uv run python -m scripts.dev
 
 # Node packages the tests run (server-everything, the MCP conformance suite), per tests/node/package-lock.json
 node-deps: (setup "node" "npm")
@@ -41,14 +41,35 @@ bench: (setup "redis-server" "wrk")
 rotate-keys: (setup)
     uv run mcpgw-auth rotate-keys
 
-# Start the Docker Compose stack (needs the stack issue: Traefik, services)
-up:
-    @echo "just up: not built yet - the Docker Compose stack (Traefik, services/) arrives with the stack issue." >&2; exit 1
+# Start the gateway with Docker Compose (settings in .env; docs/operator-guide.md); builds the images first
+up: _docker
+    docker compose up -d --build --wait
 
-# Stop the Docker Compose stack
-down:
-    @echo "just down: not built yet - the Docker Compose stack arrives with the stack issue." >&2; exit 1
+# Stop the gateway (volumes, hence Redis data and signing keys, are kept)
+down: _docker
+    docker compose down
 
-# Follow the Docker Compose stack's logs
-logs:
-    @echo "just logs: not built yet - the Docker Compose stack arrives with the stack issue." >&2; exit 1
+# Follow the logs (of the named services, or of all)
+logs *services: _docker
+    docker compose logs --follow --tail=100 {{services}}
+
+# List the gateway's containers
+ps: _docker
+    docker compose ps
+
+# Each container's state and health, then whether the public discovery document answers over HTTPS
+status: _docker
+    docker compose ps --all --format 'table {{{{.Service}}\t{{{{.State}}\t{{{{.Health}}\t{{{{.Status}}'
+    host=$(sed -n 's/^AUTH_HOST=//p' .env | tail -n 1); url="https://$host/.well-known/oauth-authorization-server"; \
+      if curl -fsS -o /dev/null --max-time 10 "$url"; then echo "$url answers"; else echo "$url does not answer (DNS, certificate or auth: docs/troubleshooting.md)" >&2; exit 1; fi
+
+# Scaffold services/NAME/ from the service catalog and enable it (docs/adding-a-service.md)
+new-service name: (setup)
+    uv run python -m scripts.new_service "{{name}}"
+
+# Docker, its compose plugin, a reachable daemon and a .env file, or a message saying what is missing
+_docker:
+    @command -v docker >/dev/null 2>&1 || { echo "docker not found: install Docker Engine with the compose plugin (docs/operator-guide.md), or run the gateway without Docker: just dev" >&2; exit 1; }
+    @docker compose version >/dev/null 2>&1 || { echo "'docker compose' not found: install the Docker Compose plugin (package docker-compose-plugin)" >&2; exit 1; }
+    @docker info >/dev/null 2>&1 || { echo "cannot reach the Docker daemon: start it (systemctl start docker) or join the docker group" >&2; exit 1; }
+    @[ -f .env ] || { echo ".env not found: cp .env.example .env and fill it in (docs/operator-guide.md)" >&2; exit 1; }

@@ -1,104 +1,94 @@
-"""Run the gateway locally without Docker: Redis (when available) and the auth service with the dev login.
+"""`just dev`: the whole gateway on http://localhost:PORT without Docker (scripts/stack.py), until Ctrl-C.
 
-Traefik and the MCP services join this script with the mcp-proxy and stack issues.
+Settings (environment): DEV_PORT (default 8080), DEV_SERVICES (comma-separated; default every enabled service),
+DEV_DATA (default data/: signing keys, Redis data, generated Traefik config and logs), REDIS_URL (use this Redis
+instead of starting redis-server). GitHub login when AUTH_GITHUB_CLIENT_ID is set, else the dev login.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
+from scripts.compose import ROOT, ComposeError
+from scripts.stack import Stack, StackError, StackOptions
+from scripts.traefik_config import LabelError
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not start listening on port {port} within {deadline:.0f} s")
-
-
-def start_redis(procs: list[subprocess.Popen[bytes]]) -> str | None:
-    if os.environ.get("REDIS_URL"):
-        return os.environ["REDIS_URL"]
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("WARNING: no REDIS_URL and no redis-server on PATH: auth keeps its state in memory.", file=sys.stderr)
-        return None
-    port = free_port()
-    (DATA / "redis").mkdir(parents=True, exist_ok=True)
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(DATA / "redis"), "--appendonly", "yes"]
-    proc = subprocess.Popen([*args, "--save", ""], stdout=subprocess.DEVNULL, start_new_session=True)
-    procs.append(proc)
-    wait_for_port(port, proc, "redis-server")
-    return f"redis://127.0.0.1:{port}/0"
-
-
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Once: the terminal signals `uv run` and this process alike, and uv forwards it, so a Ctrl-C can come twice.
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
-def main() -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+def options_from(environ: Mapping[str, str]) -> StackOptions:
+    services = environ.get("DEV_SERVICES")
+    return StackOptions(
+        port=int(environ.get("DEV_PORT", "8080")),
+        data_dir=Path(environ["DEV_DATA"]).resolve() if environ.get("DEV_DATA") else ROOT / "data",
+        services=[s.strip() for s in services.split(",") if s.strip()] if services else None,
+        environ=dict(environ),
+    )
+
+
+def banner(stack: Stack) -> str:
+    options = stack.options
+    login = "GitHub" if options.environ.get("AUTH_GITHUB_CLIENT_ID") else "the dev login, any username"
+    lines = [
+        "",
+        f"MCP gateway on {options.issuer} (the issuer; sign-in: {login})",
+        f"  Redis: {stack.redis_url or 'none, state in memory'}; logs in {stack.log_dir}",
+        "",
+        "MCP services, each behind OAuth:",
+        *(f"  {name:<12} {options.resource(name)}" for name in stack.service_names),
+    ]
+    if stack.skipped:
+        lines += ["", "Not started:", *(f"  {s.name:<12} {s.reason}" for s in stack.skipped)]
+    if stack.service_names:
+        first = stack.service_names[0]
+        url = options.resource(first)
+        lines += [
+            "",
+            "Connect a client (docs/connecting-clients.md):",
+            f"  Claude Code    claude mcp add --transport http {first} {url}",
+            f"  MCP Inspector  npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL {url}",
+            "  MCP SDKs       a streamable HTTP client with the SDK's OAuth provider, same URL",
+        ]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    for sig in SIGNALS:
         signal.signal(sig, _interrupt)
-    port = int(os.environ.get("DEV_PORT", "8080"))
-    procs: list[subprocess.Popen[bytes]] = []
+    stack: Stack | None = None
     try:
-        redis_url = start_redis(procs)
-        issuer = f"http://localhost:{port}"
-        env = {
-            **os.environ,
-            "AUTH_ISSUER": issuer,
-            "AUTH_KEY_DIR": str(DATA / "keys"),
-            **({"AUTH_REDIS_URL": redis_url} if redis_url else {}),
-        }
-        # Own sessions: Ctrl-C reaches only this script, which then stops auth before Redis.
-        command = ["mcpgw-auth", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        auth = subprocess.Popen(command, env=env, start_new_session=True)
-        procs.append(auth)
-        wait_for_port(port, auth, "auth")
-        print(
-            f"\nauth is running: issuer {issuer}\n"
-            f"  metadata  {issuer}/.well-known/oauth-authorization-server\n"
-            f"  health    {issuer}/health\n"
-            "MCP services behind Traefik arrive with the mcp-proxy and stack issues.\nCtrl-C stops everything.\n",
-            flush=True,
-        )
-        auth.wait()
+        stack = Stack(options_from(os.environ))
+        stack.start()
+        print(banner(stack), flush=True)
+        while (gone := next((r for r in stack.processes if r.proc.poll() is not None), None)) is None:
+            time.sleep(0.5)
+        print(f"{gone.name} exited with status {gone.proc.returncode}:\n{gone.tail()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        pass
+        return 0
+    except (StackError, LabelError, ComposeError, ValueError) as exc:
+        print(f"just dev: {exc}", file=sys.stderr)
+        return 1
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
-        for proc in reversed(procs):  # auth first, then Redis
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # from here on, a Ctrl-C must not abandon the children
+        if stack is not None:
+            stack.stop()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
