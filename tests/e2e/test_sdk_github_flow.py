@@ -29,17 +29,9 @@ from support.browser import Browser, LeftSite, Page
 from support.echo_mcp import build_echo_app
 from support.forward_auth import ForwardAuth
 from support.recorder import Recorder
+from support.sdk_client import BrowserAuthorization, InMemoryTokenStorage, requests, text_of, wait_until_expired
 from support.servers import bind_loopback, port_of, serve_in_thread
-from test_sdk_oauth_flow import (
-    ACCESS_TOKEN_TTL,
-    PRM_PATH,
-    BrowserAuthorization,
-    InMemoryTokenStorage,
-    Stack,
-    requests,
-    text_of,
-    wait_until_expired,
-)
+from test_sdk_oauth_flow import ACCESS_TOKEN_TTL, PRM_PATH, Stack
 
 LOGIN = "octocat"
 CLIENT_ID = "Iv1.e2etests00000001"

@@ -9,30 +9,27 @@ Nothing reaches into the auth store: every step goes through the HTTP interface 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx2
-import jwt
 import pytest
 from mcp.client import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from mcp_types import CallToolResult, TextContent
+from mcp.shared.auth import OAuthClientMetadata
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from mcpgw_auth.app import create_app
 from mcpgw_auth.settings import Settings
 from pydantic import AnyUrl
-from support.browser import Browser, LeftSite, Page
+from support.browser import Browser
 from support.echo_mcp import build_echo_app
 from support.forward_auth import ForwardAuth
-from support.recorder import Recorder, Seen
+from support.recorder import Recorder
+from support.sdk_client import BrowserAuthorization, InMemoryTokenStorage, requests, text_of, wait_until_expired
 from support.servers import bind_loopback, port_of, serve_in_thread
 
 # Short enough to wait out in the test, long enough for the first phase (sign-in and four calls) to fit in it.
@@ -72,85 +69,6 @@ def stack(redis_server: str, tmp_path: Path) -> Iterator[Stack]:
         serve_in_thread(mcp_seen, mcp_sock, name="echo-mcp"),
     ):
         yield Stack(auth_origin, resource, auth_seen, mcp_seen)
-
-
-@dataclass
-class InMemoryTokenStorage:
-    """The SDK's TokenStorage protocol, remembering when each token set arrived."""
-
-    tokens: OAuthToken | None = None
-    stored_at: float = 0.0
-    history: list[OAuthToken] = field(default_factory=list)
-    client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens, self.stored_at = tokens, time.time()
-        self.history.append(tokens)
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
-
-
-@dataclass
-class BrowserAuthorization:
-    """The SDK's redirect and callback handlers, played by a browser that signs in and clicks Allow."""
-
-    browser: Browser
-    redirect_uri: str
-    username: str
-    authorization_urls: list[str] = field(default_factory=list)
-    pages: list[str] = field(default_factory=list)
-    location: str | None = None
-
-    async def redirect_handler(self, authorization_url: str) -> None:
-        self.authorization_urls.append(authorization_url)
-        login = await self.browser.open(authorization_url)
-        assert isinstance(login, Page), f"expected the login page, got {login}"
-        self.pages.append(login.path)
-        consent = await self.browser.submit(login, login.form(), username=self.username)
-        assert isinstance(consent, Page), f"expected the consent page, got {consent}"
-        self.pages.append(consent.path)
-        back = await self.browser.submit(consent, consent.form(), decision="allow")
-        assert isinstance(back, LeftSite), f"expected a redirect to the client, got {back}"
-        self.location = back.location  # not fetched: nothing listens there, as with a closed CLI callback
-
-    async def callback_handler(self) -> AuthorizationCodeResult:
-        assert self.location is not None
-        assert self.location.startswith(self.redirect_uri + "?"), self.location
-        query = parse_qs(urlsplit(self.location).query)
-        assert "error" not in query, query
-        self.location = None
-        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
-
-
-def text_of(result: CallToolResult) -> str:
-    assert not result.is_error, result
-    [content] = result.content
-    assert isinstance(content, TextContent), result
-    return content.text
-
-
-def requests(seen: list[Seen], *, verify: bool = False) -> list[str]:
-    """The recorded requests as "METHOD path -> status", /verify calls left out unless asked for."""
-    return [str(s) for s in seen if verify or s.path != "/verify"]
-
-
-async def wait_until_expired(storage: InMemoryTokenStorage) -> None:
-    """Until both the client and the server see the access token as expired: the client counts `expires_in` from
-    when the response arrived, the server uses the token's `exp` (auth keeps `expires_in` on the safe side of it)."""
-    assert storage.tokens is not None
-    assert storage.tokens.expires_in is not None
-    client_expiry = storage.stored_at + storage.tokens.expires_in
-    server_expiry = float(jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["exp"])
-    expires_at = max(client_expiry, server_expiry)
-    await anyio.sleep(max(0.0, expires_at - time.time()) + 0.05)
-    assert time.time() > expires_at
 
 
 @pytest.mark.anyio

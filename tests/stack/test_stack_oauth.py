@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
-from e2e.test_sdk_oauth_flow import BrowserAuthorization, InMemoryTokenStorage, text_of
 from mcp.client import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -17,6 +16,7 @@ from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 from stack_support import DevStack
 from support.browser import Browser
+from support.sdk_client import BrowserAuthorization, InMemoryTokenStorage, text_of
 from support.servers import bind_loopback, port_of
 
 USERNAME = "carol"
