@@ -1,4 +1,4 @@
-"""`mcpgw-proxy serve --host H --port P [--config FILE] -- COMMAND ARGS...`"""
+"""`mcpgw-proxy serve --host H --port P [--config FILE] -- COMMAND ARGS...`, and `mcpgw-proxy secrets check|run`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import typer
 from pydantic import ValidationError
 
 from mcpgw_proxy import logs
+from mcpgw_proxy.vault.cli import RESOLVER_SET_HELP, secrets_cli
 
 cli = typer.Typer(help="Serve a stdio MCP server over Streamable HTTP.", no_args_is_help=True, add_completion=False)
+cli.add_typer(secrets_cli, name="secrets")
 
 
 @cli.callback()
@@ -32,20 +34,25 @@ def serve(
     allow_anonymous: Annotated[
         bool | None, typer.Option("--allow-anonymous", help="Accept requests without X-User-Id (local use only)")
     ] = None,
+    resolver_set: Annotated[list[str] | None, typer.Option("--resolver-set", help=RESOLVER_SET_HELP)] = None,
 ) -> None:
     """Run one proxy: each MCP session gets its own child process running COMMAND."""
     import uvicorn
 
     from mcpgw_proxy.app import ProxyApp
     from mcpgw_proxy.config import load_settings
+    from mcpgw_proxy.vault.redact import RedactingFilter, Redactor
+    from mcpgw_proxy.vault.settings import load_resolver_settings
 
+    redactor = Redactor()
     try:
         settings = load_settings(config, command=command or None, allow_anonymous=allow_anonymous)
-        app = ProxyApp(settings)
+        resolver_settings = load_resolver_settings(resolver_set or (), service=settings.resolver)
+        app = ProxyApp(settings, resolver_settings=resolver_settings, redactor=redactor)
     except (ValidationError, ValueError) as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, filters=[RedactingFilter(redactor)])
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _exit_after_shutdown)
     server_config = uvicorn.Config(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -14,9 +14,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from mcpgw_proxy.environment import reference_in_argv
+
 # Streamable HTTP session-era protocol versions (the MCP-Protocol-Version header must name one of these).
 SUPPORTED_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 DEFAULT_PROTOCOL_VERSION = "2025-03-26"  # assumed when the header is absent (2025-06-18 transports §protocol-version)
+RotationPolicy = Literal["never", "on-idle", "immediate"]
 
 
 def _split(value: object) -> object:
@@ -83,6 +86,21 @@ class ProxySettings(BaseSettings):
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split(value)
+
+    # Added with the vault resolver (vault/, docs/vault.md).
+    rotation: RotationPolicy = Field(
+        default="on-idle", description="What a secret rotation does to sessions whose environment it changed."
+    )
+    resolver: dict[str, Any] = Field(
+        default_factory=dict, description="This service's resolver settings (below env vars, above ./resolver.yaml)."
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _no_secret_in_argv(cls, value: list[str]) -> list[str]:
+        if reference_in_argv(value):
+            raise ValueError("secret references are not allowed in the command line (argv is visible to every user)")
+        return value
 
 
 def load_settings(config_file: Path | None, **overrides: Any) -> ProxySettings:

@@ -1,8 +1,8 @@
 """The seam where a child's environment is built, just before it is spawned.
 
-A service declares its variables; values may later be secret references (`vault://...`, `${env://NAME}`), which
-the vault resolver turns into values. Until it lands, references are refused with a clear error instead of being
-passed on literally.
+A service declares its variables; values may be secret references (`vault://...`, `${env://NAME}`), which the
+vault resolver (vault/environment.py, ResolvingEnvironment) turns into values. PlainEnvironment, used when no value
+is a reference, refuses references with a clear error instead of passing them on literally.
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ def base_environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def looks_like_reference(value: str) -> bool:
     return bool(_REFERENCE.search(value))
+
+
+def reference_in_argv(argv: list[str]) -> bool:
+    """A reference where an operator would expect it resolved in a command line: refused, since argv is readable by
+    every user. A plain file:// URL is an ordinary argument to some servers and is let through."""
+    return any(looks_like_reference(arg) and not arg.lower().startswith("file://") for arg in argv)
 
 
 class PlainEnvironment:

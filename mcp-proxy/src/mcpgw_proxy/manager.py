@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Mapping
 
 from mcpgw_proxy.child import Child
-from mcpgw_proxy.config import ProxySettings
+from mcpgw_proxy.config import ProxySettings, RotationPolicy
 from mcpgw_proxy.environment import EnvironmentBuilder
 from mcpgw_proxy.metrics import Metrics
 from mcpgw_proxy.session import Session
 
 log = logging.getLogger("mcpgw_proxy.sessions")
+
+ROTATED = "the MCP server's secrets were rotated; start a new session"
+IDLE_QUIET_SECONDS = 1.0  # on-idle: no request in flight, and none for this long
 
 
 class SessionLimit(Exception):
@@ -44,6 +51,10 @@ class SessionManager:
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._children = 0
+        self._fingerprint_key = secrets.token_bytes(32)
+        self._fingerprints: dict[Child, bytes] = {}  # child -> keyed digest of the environment it was started with
+        self._end_when_idle: set[str] = set()
+        self._idle_ender: asyncio.Task[None] | None = None
 
     @property
     def warm_count(self) -> int:
@@ -68,7 +79,7 @@ class SessionManager:
     async def shutdown(self) -> None:
         """End every session: SIGTERM to each child's process group, SIGKILL after the grace period."""
         self._closing = True
-        for task in (self._reaper, self._refilling):
+        for task in (self._reaper, self._refilling, self._idle_ender):
             if task is not None:
                 task.cancel()
         ends = [self.end(s, "the proxy is shutting down") for s in list(self.sessions.values())]
@@ -141,6 +152,51 @@ class SessionManager:
                     log.info("session idle; ending it", extra={"session": session.id[:8]})
                     await self.end(session, "the session expired")
 
+    # Rotation -----------------------------------------------------------------------------------------------------
+
+    def _fingerprint(self, env: Mapping[str, str]) -> bytes:
+        """A keyed digest (random per process key), so environments compare without keeping their values."""
+        canonical = json.dumps(sorted(env.items())).encode()
+        return hmac.new(self._fingerprint_key, canonical, hashlib.sha256).digest()
+
+    async def environment_changed(self, env: Mapping[str, str], policy: RotationPolicy) -> int:
+        """The environment a new child would get is now `env`: replace warm children started with another one, and
+        end the sessions whose child runs with another one, per `policy`. Returns how many sessions are affected."""
+        if self._closing:
+            return 0
+        current = self._fingerprint(env)
+        outdated_warm = [child for child in self._warm if self._fingerprints.get(child) != current]
+        if outdated_warm:
+            self._warm = [child for child in self._warm if child not in outdated_warm]
+            self.metrics.warm.set(len(self._warm))
+            await asyncio.gather(*(self._stop_child(child) for child in outdated_warm))
+            self._refill()
+        changed = [s for s in self.sessions.values() if self._fingerprints.get(s.child) != current]
+        log.info("secrets rotated", extra={"sessions_affected": len(changed), "policy": policy})
+        if policy == "immediate":
+            self.metrics.session_restarts.labels(policy).inc(len(changed))
+            await asyncio.gather(*(self.end(session, ROTATED) for session in changed))
+        elif policy == "on-idle" and changed:
+            self._end_when_idle.update(session.id for session in changed)
+            if self._idle_ender is None or self._idle_ender.done():
+                self._idle_ender = asyncio.create_task(self._end_idle_sessions())
+        return len(changed)
+
+    async def _end_idle_sessions(self) -> None:
+        """on-idle: end each marked session once it has no request in flight (the client re-initializes on 404)."""
+        while self._end_when_idle:
+            now = time.monotonic()
+            for session_id in list(self._end_when_idle):
+                session = self.sessions.get(session_id)
+                if session is None:
+                    self._end_when_idle.discard(session_id)
+                elif not session.pending and now - session.last_active >= IDLE_QUIET_SECONDS:
+                    self._end_when_idle.discard(session_id)
+                    self.metrics.session_restarts.labels("on-idle").inc()
+                    log.info("session idle; ending it for its rotated secrets", extra={"session": session.id[:8]})
+                    await self.end(session, ROTATED)
+            await asyncio.sleep(0.05)  # polling the marked sessions only; the set empties as they end
+
     # Children -----------------------------------------------------------------------------------------------------
 
     async def spawn(self) -> Child:
@@ -154,6 +210,7 @@ class SessionManager:
             self.settings.stderr_lines_per_second,
             label=secrets.token_hex(4),
         )
+        self._fingerprints[child] = self._fingerprint(env)
         self.metrics.spawn_seconds.observe(time.perf_counter() - started)
         self._children += 1
         self.metrics.children.set(self._children)
@@ -185,6 +242,7 @@ class SessionManager:
             self.metrics.warm.set(len(self._warm))
 
     async def _stop_child(self, child: Child) -> None:
+        self._fingerprints.pop(child, None)
         with contextlib.suppress(Exception):
             await child.terminate(self.settings.shutdown_grace)
         self._children -= 1

@@ -38,6 +38,19 @@ class Metrics:
         self.child_exits = Counter(
             "mcp_proxy_child_exits", "Children that exited, by cause", ["cause"], registry=self.registry
         )
+        self.session_restarts = Counter(
+            "mcp_proxy_session_restarts",
+            "Sessions ended because a secret rotation changed their environment, by policy",
+            ["policy"],
+            registry=self.registry,
+        )
+
+        # The hot path's counters, labelled once: `labels()` costs a lookup and a lock on every call.
+        self.relayed = {
+            (direction, kind): self.messages.labels(direction, kind)
+            for direction in ("client_to_server", "server_to_client")
+            for kind in ("request", "notification", "response")
+        }
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

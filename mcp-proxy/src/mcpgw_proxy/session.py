@@ -146,7 +146,7 @@ class Session:
 
     def send(self, message: Message) -> None:
         self.child.send(message.raw)
-        self.metrics.messages.labels("client_to_server", message.kind).inc()
+        self.metrics.relayed["client_to_server", message.kind].inc()
 
     def open_stream(self, last_event_id: str | None) -> tuple[Stream, Outbox, list[Item]]:
         """A GET: the standalone stream, or with `Last-Event-ID` the stream that id belongs to, resumed after it.
@@ -224,7 +224,7 @@ class Session:
             self.metrics.errors.labels("invalid_server_message").inc()
             log.warning("MCP server wrote a line that is not JSON-RPC", extra={"session": self.id[:8]})
             return
-        self.metrics.messages.labels("server_to_client", message.kind).inc()
+        self.metrics.relayed["server_to_client", message.kind].inc()
         if message.kind == "response":
             stream = self.pending.get(message.id) if message.id is not None else None
             if stream is None:
