@@ -1,6 +1,6 @@
 """Entry point of the benchmarks: `uv run python bench/run.py` (what `just bench` runs).
 
-Runs the auth benchmark, then the proxy benchmark (`--only auth|proxy` runs one), each printing one table of figures
+Runs the auth, proxy, stack and vault benchmarks (`--only NAME` runs one), each printing one table of figures
 against the targets. Exits 0 whatever the figures are: benchmarks report, they do not assert. It exits non-zero only
 when a benchmark itself cannot run (a missing binary, a server that would not start).
 """
@@ -16,6 +16,8 @@ from types import FrameType
 
 import auth_bench
 import proxy_bench
+import stack_bench
+import vault_bench
 from procs import BenchError
 
 
@@ -25,7 +27,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark the auth service and the proxy (see bench/README.md).")
-    parser.add_argument("--only", choices=["auth", "proxy"], help="run one benchmark (default: both)")
+    parser.add_argument(
+        "--only", choices=["auth", "proxy", "stack", "vault"], help="run one benchmark (default: all of them)"
+    )
     parser.add_argument(
         "--duration",
         type=float,
@@ -73,6 +77,16 @@ def main() -> int:
                 peers=not args.no_peer,
             )
             results["proxy"] = proxy_bench.run(proxy_options, keep_tmp=args.keep_tmp)
+        if args.only in (None, "stack"):
+            if results:
+                print()
+            results["stack"] = stack_bench.run(stack_bench.Options(keep_tmp=args.keep_tmp))
+        if args.only in (None, "vault"):
+            if results:
+                print()
+            vault_figures = vault_bench.run(delay=0.005, trials=7, iterations=20000)
+            print(vault_bench.table(vault_figures))
+            results["vault"] = vault_figures
     except BenchError as exc:
         print(f"bench: cannot run: {exc}", file=sys.stderr)
         return 1

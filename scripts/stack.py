@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-import httpx
+import httpx2 as httpx
 
 from scripts.compose import ROOT, Container, DevSpec, Project, labels_of, load_project
 from scripts.new_service import service_labels
