@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from mcpgw_auth.app import create_app
 from mcpgw_auth.settings import Settings
-from support.browser import Browser, LeftSite, Page
+from support.oauth_flow import obtain_tokens, register_public_client
 from support.servers import bind_loopback, port_of, serve_in_thread
 
 RESOURCE = "http://127.0.0.1:8080/echo/mcp"
@@ -35,46 +32,9 @@ def replicas(redis_server: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield issuer, f"http://127.0.0.1:{port_of(socks[1])}"
 
 
-async def _tokens(client: httpx2.AsyncClient, origin: str) -> tuple[str, dict[str, str]]:
-    """The real flow on replica `origin`: register, authorize, dev login, consent, token exchange."""
-    registration = await client.post(
-        f"{origin}/register",
-        json={
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-        },
-    )
-    client_id = registration.json()["client_id"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": RESOURCE,
-    }
-    browser = Browser(client)
-    page = await browser.open(str(httpx2.URL(f"{origin}/authorize", params=query)))
-    assert isinstance(page, Page)
-    page = await browser.submit(page, page.form(), username="alice")
-    assert isinstance(page, Page)
-    left = await browser.submit(page, page.form(), decision="allow")
-    assert isinstance(left, LeftSite)
-    code = parse_qs(urlsplit(left.location).query)["code"][0]
-    exchange = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "code_verifier": verifier,
-        "client_id": client_id,
-    }
-    response = await client.post(f"{origin}/token", data=exchange)
-    assert response.status_code == 200, response.text
-    return client_id, response.json()
+async def _tokens(client: httpx2.AsyncClient, origin: str) -> tuple[str, dict[str, Any]]:
+    client_id = await register_public_client(client, origin, REDIRECT, "replica test")
+    return client_id, await obtain_tokens(client, origin, client_id, REDIRECT, RESOURCE, "alice")
 
 
 async def _verify(client: httpx2.AsyncClient, origin: str, token: str) -> int:

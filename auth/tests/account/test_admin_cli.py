@@ -4,14 +4,10 @@ the service but Redis and the key directory, as on a server."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
@@ -20,7 +16,7 @@ import redis
 from mcpgw_auth.app import create_app
 from mcpgw_auth.cli import cli
 from mcpgw_auth.settings import Settings
-from support.browser import Browser, LeftSite, Page
+from support.oauth_flow import obtain_tokens
 from support.servers import bind_loopback, port_of, serve_in_thread
 from typer.testing import CliRunner, Result
 
@@ -70,47 +66,14 @@ def register(http: httpx2.Client, service: Service, name: str) -> str:
     return client_id
 
 
-async def _front_channel(browser: Browser, url: str, username: str) -> str:
-    page = await browser.open(url)
-    assert isinstance(page, Page)
-    page = await browser.submit(page, page.form(), username=username)
-    assert isinstance(page, Page)
-    left = await browser.submit(page, page.form(), decision="allow")
-    assert isinstance(left, LeftSite)
-    return parse_qs(urlsplit(left.location).query)["code"][0]
-
-
 def tokens_for(service: Service, client_id: str, username: str) -> dict[str, str]:
     """The real flow as a browser and a client do it: authorize, dev login, consent, token exchange."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": RESOURCE,
-    }
-    url = str(httpx2.URL(f"{service.origin}/authorize", params=query))
 
-    async def run() -> str:
+    async def run() -> dict[str, str]:
         async with httpx2.AsyncClient(timeout=10) as client:
-            return await _front_channel(Browser(client), url, username)
+            return await obtain_tokens(client, service.origin, client_id, REDIRECT, RESOURCE, username)
 
-    code = anyio.run(run)
-    exchange = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "code_verifier": verifier,
-        "client_id": client_id,
-    }
-    response = httpx2.post(f"{service.origin}/token", data=exchange, timeout=10)
-    assert response.status_code == 200, response.text
-    body: dict[str, str] = response.json()
-    return body
+    return anyio.run(run)
 
 
 def verify(service: Service, token: str) -> int:
