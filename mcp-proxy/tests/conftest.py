@@ -8,12 +8,20 @@ this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from proxy_support import ECHO_COMMAND, ProxyProcess, StartProxy, check_stopped_cleanly, launch, stop
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx2.AsyncClient]:
+    """A plain HTTP client for raw protocol checks (no proxy from the environment)."""
+    async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
+        yield http
 
 
 @pytest.fixture

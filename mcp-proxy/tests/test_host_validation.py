@@ -6,19 +6,11 @@ Origin, so the Origin rule alone ("same origin as Host") cannot stop it: the Hos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx2
 import pytest
 from proxy_support import INITIALIZE_PARAMS, ProxyProcess, StartProxy, headers, request, tool_call
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
-        yield http
 
 
 async def post_as(client: httpx2.AsyncClient, proxy: ProxyProcess, host: str) -> httpx2.Response:

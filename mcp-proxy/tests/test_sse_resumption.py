@@ -254,12 +254,6 @@ async def sse_events(response: httpx2.Response) -> AsyncIterator[Event]:
             retry = int(line[6:].strip())
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
-        yield http
-
-
 async def resume(client: httpx2.AsyncClient, proxy: ProxyProcess, session: str, last_event_id: str) -> httpx2.Response:
     """GET with Last-Event-ID, retried while the proxy has not yet seen the old connection go (409); stream open."""
     get_headers = headers(session=session, Accept="text/event-stream", **{"Last-Event-ID": last_event_id})

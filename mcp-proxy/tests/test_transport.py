@@ -25,12 +25,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
-        yield http
-
-
-@pytest.fixture
 async def session(echo_proxy: ProxyProcess, client: httpx2.AsyncClient) -> AsyncIterator[str]:
     """A fresh session on the shared proxy, deleted at the end so its child does not outlive the test."""
     session_id = await initialize(client, echo_proxy.url)
