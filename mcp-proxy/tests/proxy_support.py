@@ -71,7 +71,7 @@ class ProxyProcess:
         return records
 
     def children(self) -> list[psutil.Process]:
-        """The proxy's descendants right now (children start their own sessions but stay its children)."""
+        """The proxy's descendants right now (each child leads its own process group)."""
         try:
             found: list[psutil.Process] = psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:

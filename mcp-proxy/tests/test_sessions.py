@@ -283,6 +283,8 @@ async def test_sigterm_stops_every_child_and_process_group(start_proxy: StartPro
     groups = {os.getpgid(p.pid) for p in family}
     assert len(groups) == 3  # one process group per child, none shared with the proxy
     assert os.getpgid(proxy.pid) not in groups
+    assert {os.getsid(p.pid) for p in family} == {os.getsid(proxy.pid)}  # the proxy's session: one autogroup
+    assert all(os.readlink(f"/proc/{p.pid}/fd/1").startswith("pipe:") for p in family)  # pipes, not socketpairs
 
     assert stop(proxy) == 0
     assert leftovers(proxy) == []  # the sleeps, orphaned when their server exited, were killed and reaped by init

@@ -300,3 +300,19 @@ async def test_body_over_max_message_bytes_is_413(start_proxy: StartProxy, clien
     assert streamed.status_code == 413
     small = await call(client, proxy.url, session, "echo", {"text": "fits"})
     assert text_of(small) == "fits"
+
+
+async def test_a_reply_over_max_message_bytes_is_an_error_and_the_session_goes_on(
+    start_proxy: StartProxy, client: httpx2.AsyncClient
+) -> None:
+    proxy = start_proxy(config={"max_message_bytes": 4096})
+    session = await initialize(client, proxy.url)
+    response = await client.post(
+        proxy.url, json=tool_call(1, "large", {"size": 200_000}), headers=headers(session=session)
+    )
+    assert response.status_code == 200
+    (reply,) = replies(response)
+    assert reply["id"] == 1
+    assert reply["error"]["code"] == -32603
+    assert "size limit" in reply["error"]["message"]
+    assert text_of(await call(client, proxy.url, session, "echo", {"text": "after"})) == "after"

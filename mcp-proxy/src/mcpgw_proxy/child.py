@@ -1,7 +1,9 @@
 """One stdio MCP server process: newline-delimited JSON on stdin/stdout, stderr drained into the logs.
 
 Each child leads its own process group, so the whole tree is signalled together, and is asked by the kernel to die with
-the proxy (PR_SET_PDEATHSIG) should the proxy itself be killed.
+the proxy (PR_SET_PDEATHSIG) should the proxy itself be killed. It stays in the proxy's session: with autogroup
+scheduling (the default on many distributions) a session is a scheduling group, and a session per child would give the
+proxy, which serves every session, the CPU share of one child.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ log = logging.getLogger("mcpgw_proxy.child")
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the forked child before exec
+def _prepare_child() -> None:  # runs in the forked child before exec
+    os.setpgid(0, 0)
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -47,25 +50,69 @@ class StderrLimiter:
         return False
 
 
-async def _skip_line(stream: asyncio.StreamReader) -> bool:
-    """Discard the rest of an over-long line; False at end of stream."""
-    while True:
-        try:
-            await stream.readuntil(b"\n")
-            return True
-        except asyncio.LimitOverrunError as exc:
-            await stream.readexactly(exc.consumed)
-        except asyncio.IncompleteReadError:
-            return False
+class LineReader(asyncio.Protocol):
+    """Newline-delimited messages from one of the child's pipes, handed on as they arrive (MCP stdio transport:
+    "messages are delimited by newlines"). A line longer than `limit` is discarded and reported instead; the last
+    line of the stream counts even without its newline. `closed` is done once the pipe is."""
+
+    def __init__(self, on_line: Callable[[bytes], None], on_oversized: Callable[[], None], limit: int) -> None:
+        self._on_line = on_line
+        self._on_oversized = on_oversized
+        self._limit = limit
+        self._pending: list[bytes] = []  # the start of a line, received without its newline yet
+        self._pending_size = 0
+        self._skipping = False  # the rest of an over-long line is being discarded
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self._skipping:
+            start = data.find(b"\n")
+            if start < 0:
+                return
+            self._skipping = False
+            data = data[start + 1 :]
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._keep(data)
+            return
+        head = data[:end]
+        if self._pending:
+            head = b"".join((*self._pending, head))
+            self._pending, self._pending_size = [], 0
+        for line in head.split(b"\n"):
+            self._line(line)
+        self._keep(data[end + 1 :])
+
+    def _keep(self, part: bytes) -> None:
+        if not part:
+            return
+        self._pending_size += len(part)
+        if self._pending_size > self._limit:
+            self._pending, self._pending_size = [], 0
+            self._skipping = True
+            self._on_oversized()
+        else:
+            self._pending.append(part)
+
+    def _line(self, line: bytes) -> None:
+        if len(line) > self._limit:
+            self._on_oversized()
+            return
+        line = line.strip()
+        if line:
+            self._on_line(line)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._pending:
+            self._line(b"".join(self._pending))
+            self._pending = []
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 class Child:
     def __init__(
-        self,
-        proc: asyncio.subprocess.Process,
-        label: str,
-        stderr_rate: float,
-        started: float,
+        self, proc: asyncio.subprocess.Process, label: str, started: float, max_line: int, stderr_rate: float
     ) -> None:
         self.proc = proc
         self.pid = proc.pid
@@ -75,11 +122,11 @@ class Child:
         self.on_oversized: Callable[[], None] = lambda: None
         self.exited = asyncio.Event()
         self._limiter = StderrLimiter(stderr_rate)
-        self._tasks = [
-            asyncio.create_task(self._pump_stdout()),
-            asyncio.create_task(self._drain_stderr()),
-        ]
-        self._reaper = asyncio.create_task(self._reap())
+        self._stdout = LineReader(self._message, self._oversized, max_line)
+        self._stderr = LineReader(self._stderr_line, lambda: None, max_line)  # an over-long stderr line is skipped
+        self._stdin: asyncio.WriteTransport | None = None
+        self._readers: list[asyncio.BaseTransport] = []
+        self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
     async def spawn(
@@ -92,18 +139,45 @@ class Child:
         label: str,
     ) -> Child:
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(env),
-            cwd=cwd,
-            limit=max_line,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # only calls prctl: safe between fork and exec
-        )
-        return cls(proc, label, stderr_rate, started)
+        # Pipes, as a shell or Python's subprocess would give a stdio server, not the socketpairs libuv (uvloop) makes
+        # for PIPE; read through protocols rather than StreamReaders and their tasks (together about 6 µs less proxy
+        # CPU per call). os.pipe() makes both ends close-on-exec; the child's end becomes its fd 0, 1 or 2 through
+        # dup2, which clears that flag on the copy.
+        child_stdin, our_stdin = os.pipe()
+        our_stdout, child_stdout = os.pipe()
+        our_stderr, child_stderr = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=child_stdin,
+                stdout=child_stdout,
+                stderr=child_stderr,
+                env=dict(env),
+                cwd=cwd,
+                preexec_fn=_prepare_child,  # only setpgid and prctl: safe between fork and exec
+            )
+        except BaseException:
+            for fd in (our_stdin, our_stdout, our_stderr):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (child_stdin, child_stdout, child_stderr):
+                os.close(fd)
+        child = cls(proc, label, started, max_line, stderr_rate)
+        try:
+            await child._connect(our_stdin, our_stdout, our_stderr)
+        except BaseException:
+            child._kill_group(signal.SIGKILL)
+            raise
+        return child
+
+    async def _connect(self, stdin: int, stdout: int, stderr: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(stdin, "wb", buffering=0))
+        out, _ = await loop.connect_read_pipe(lambda: self._stdout, os.fdopen(stdout, "rb", buffering=0))
+        err, _ = await loop.connect_read_pipe(lambda: self._stderr, os.fdopen(stderr, "rb", buffering=0))
+        self._readers = [out, err]
+        self._reaper = asyncio.create_task(self._reap())
 
     @property
     def returncode(self) -> int | None:
@@ -115,56 +189,22 @@ class Child:
 
     def send(self, line: bytes) -> None:
         """Write one message (already a single line, without the newline)."""
-        stdin = self.proc.stdin
-        if stdin is None or stdin.is_closing():
+        if self._stdin is None or self._stdin.is_closing():
             raise ConnectionResetError("the MCP server's stdin is closed")
-        stdin.write(line + b"\n")
+        self._stdin.write(line + b"\n")
 
-    async def drain(self) -> None:
-        stdin = self.proc.stdin
-        if stdin is not None:
-            await stdin.drain()
+    def _message(self, line: bytes) -> None:
+        self.on_message(line)
 
-    async def _pump_stdout(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        while True:
-            try:
-                line = await stdout.readuntil(b"\n")
-            except asyncio.LimitOverrunError:
-                log.error("MCP server wrote a message larger than max_message_bytes", extra={"child": self.label})
-                if not await _skip_line(stdout):
-                    break
-                self.on_oversized()
-                continue
-            except asyncio.IncompleteReadError as exc:
-                line = exc.partial  # the last line had no newline: still a message
-                if line.strip():
-                    self.on_message(line.strip())
-                break
-            except (ConnectionError, OSError):
-                break
-            line = line.strip()
-            if line:
-                self.on_message(line)
+    def _oversized(self) -> None:
+        log.error("MCP server wrote a message larger than max_message_bytes", extra={"child": self.label})
+        self.on_oversized()
 
-    async def _drain_stderr(self) -> None:
-        stderr = self.proc.stderr
-        assert stderr is not None
-        while True:
-            try:
-                line = await stderr.readline()
-            except ValueError:
-                continue  # an over-long stderr line is skipped
-            except (ConnectionError, OSError):
-                break
-            if not line:
-                break
-            if self._limiter.allow():
-                self._report_dropped()
-                text = line.decode("utf-8", "replace").rstrip()
-                log.info("%s", text[:4000], extra={"child": self.label, "stream": "stderr"})
-        self._report_dropped()  # lines dropped at the very end are counted too
+    def _stderr_line(self, line: bytes) -> None:
+        if self._limiter.allow():
+            self._report_dropped()
+            text = line.decode("utf-8", "replace")
+            log.info("%s", text[:4000], extra={"child": self.label, "stream": "stderr"})
 
     def _report_dropped(self) -> None:
         if self._limiter.dropped:
@@ -176,10 +216,14 @@ class Child:
     async def _reap(self) -> None:
         code = await self.proc.wait()
         self._kill_group(signal.SIGKILL)  # anything the child left behind in its group
-        # Let the pumps read what the child wrote before it exited (pipe data outlives the writer).
-        _, pending = await asyncio.wait(self._tasks, timeout=5)
-        for task in pending:
-            task.cancel()
+        # Let the readers take what the child wrote before it exited (pipe data outlives the writer).
+        _, pending = await asyncio.wait([self._stdout.closed, self._stderr.closed], timeout=5)
+        if pending:
+            for transport in self._readers:
+                transport.close()
+        self._report_dropped()  # lines dropped at the very end are counted too
+        if self._stdin is not None:
+            self._stdin.close()
         self.exited.set()
         log.info("MCP server exited", extra={"child": self.label, "pid": self.pid, "exit_status": code})
 
@@ -190,11 +234,12 @@ class Child:
     async def terminate(self, grace: float) -> None:
         """Close stdin and SIGTERM the process group; SIGKILL whatever is left after `grace` seconds."""
         if not self.exited.is_set():
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
+            if self._stdin is not None:
+                self._stdin.close()
             self._kill_group(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.exited.wait(), timeout=grace)
             except TimeoutError:
                 self._kill_group(signal.SIGKILL)
-        await self._reaper
+        if self._reaper is not None:
+            await self._reaper
