@@ -67,8 +67,8 @@ def answer(ident: int, text: str = "done") -> dict[str, Any]:
 
 def drain(outbox: Outbox) -> list[Item]:
     items = []
-    while not outbox.queue.empty():
-        item = outbox.queue.get_nowait()
+    while outbox.items:
+        item = outbox.items.popleft()
         assert item is not None
         items.append(item)
     return items

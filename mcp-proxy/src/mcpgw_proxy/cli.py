@@ -41,6 +41,7 @@ def serve(
 
     from mcpgw_proxy.app import ProxyApp
     from mcpgw_proxy.config import load_settings
+    from mcpgw_proxy.http_protocol import CoalescingHttpToolsProtocol
     from mcpgw_proxy.vault.redact import RedactingFilter, Redactor
     from mcpgw_proxy.vault.settings import load_resolver_settings
 
@@ -60,10 +61,11 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # X-Forwarded-For is not used; no client address is taken from a header
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 1,
     )
 

@@ -43,17 +43,37 @@ class ResumeError(Exception):
         self.conflict = conflict
 
 
-@dataclass(slots=True, eq=False)
 class Outbox:
-    """The queue of one HTTP response carrying a stream; `None` ends the response (client gone, or session over)."""
+    """What is on its way to one HTTP response carrying a stream; `None` ends the response (client gone, or session
+    over). A deque and one waiter rather than an asyncio.Queue: one is made per request, and read by one task."""
 
-    queue: asyncio.Queue[Item | None] = field(default_factory=asyncio.Queue)
+    __slots__ = ("_waiter", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[Item | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
 
     def put(self, item: Item) -> None:
-        self.queue.put_nowait(item)
+        self.items.append(item)
+        self._wake()
 
     def close(self) -> None:
-        self.queue.put_nowait(None)
+        self.items.append(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Item | None:
+        while not self.items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.items.popleft()
 
 
 @dataclass(slots=True, eq=False)

@@ -280,7 +280,7 @@ class McpTransport:
         except HttpError:
             session.detach(stream, outbox, resumable=False)
             raise
-        item = await outbox.queue.get()
+        item = await outbox.get()
         assert item is not None  # only a started SSE response watches for the client going away
         _, raw, final = item
         if final:
@@ -316,7 +316,7 @@ class McpTransport:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             while True:
                 try:
-                    item = await asyncio.wait_for(outbox.queue.get(), timeout=KEEPALIVE_SECONDS)
+                    item = await asyncio.wait_for(outbox.get(), timeout=KEEPALIVE_SECONDS)
                 except TimeoutError:
                     await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
                     continue
