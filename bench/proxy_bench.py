@@ -8,6 +8,9 @@ interpreter, and is driven by the same lean client (load_client.py) from this pr
    and its children's after 1 and after 20 (idle) sessions;
 3. a timed run on one session, then a timed run on all 32 (one call in flight per session), each after a warm-up:
    tools/call round trips, calls/s, and the CPU time of the server process and of the children over the window;
+   for ours, then paired windows: direct stdio's 32 sessions (kept open, idle meanwhile) and ours' in turn, so that
+   the throughput share is measured under the same conditions as far as a shared machine allows (each pair's
+   ratio; the target is judged on their median);
 4. the sessions ended, then `initialize` timed N times in a row on fresh connections, each session then ended:
    cold (a child spawned per initialize), and for ours also from a warm pool, waiting before each initialize until
    the pool is full and its children idle (done importing, blocked on stdin).
@@ -62,6 +65,8 @@ class Options:
     inits: int = 20
     warm_pool: int = 2
     peers: bool = True
+    pairs: int = 5  # paired windows, direct stdio then ours, at `sessions`
+    pair_window: float = 4.0
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Figures:
     server_rss_kib: dict[int, int] = field(default_factory=dict)  # sessions open -> VmRSS; 0 = before
     child_rss_kib: dict[int, list[int]] = field(default_factory=dict)  # sessions open -> VmRSS of their children
     shared_child_kib: int | None = None  # a child the server started for all sessions
+    paired: list[tuple[TimedRun, TimedRun]] = field(default_factory=list)  # (direct stdio, this server) windows
     unavailable: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -159,7 +165,26 @@ def _record_children(figures: Figures, open_sessions: int, pid: int, known: set[
     figures.child_rss_kib[open_sessions] = [rss_kib(c) for c in mine]
 
 
-async def measure_server(server: Server, pid: int, options: Options, figures: Figures) -> None:
+async def paired_runs(
+    stdio: Sequence[StdioSession], sessions: Sequence[HttpSession], pid: int, options: Options, figures: Figures
+) -> None:
+    """Direct stdio's sessions and this server's in turn, `options.pairs` times, one window each after a warm-up."""
+    stdio_sample = cpu_sampler(None, [s.proc.pid for s in stdio])
+    sample = cpu_sampler(pid, echo_children(pid))
+    for i in range(options.pairs):
+        floor = await timed_run(stdio, options.warmup, options.pair_window, stdio_sample)
+        mine = await timed_run(sessions, options.warmup, options.pair_window, sample)
+        figures.paired.append((floor, mine))
+        rates = [run.calls / run.seconds for run in (floor, mine)]
+        say(
+            f"pair {i + 1}/{options.pairs}: direct stdio {rates[0]:,.0f} calls/s, {figures.label} {rates[1]:,.0f} "
+            f"calls/s ({rates[1] / rates[0]:.0%})"
+        )
+
+
+async def measure_server(
+    server: Server, pid: int, options: Options, figures: Figures, pair_with: Sequence[StdioSession] = ()
+) -> None:
     warm = await _open(server, 0)
     for _ in range(WARMUP_CALLS):
         await warm.call()
@@ -184,6 +209,8 @@ async def measure_server(server: Server, pid: int, options: Options, figures: Fi
     say(_summary(server.label, figures.one))
     figures.many = await timed_run(sessions, options.warmup, options.duration, sample)
     say(_summary(server.label, figures.many))
+    if pair_with:
+        await paired_runs(pair_with, sessions, pid, options, figures)
     for session in sessions:
         with contextlib.suppress(CallFailed, OSError, TimeoutError):
             await _end(server, session)
@@ -197,12 +224,18 @@ async def measure_server(server: Server, pid: int, options: Options, figures: Fi
 
 
 def bench_server(
-    procs: Processes, runner: asyncio.Runner, work: Path, server: Server, options: Options, figures: Figures
+    procs: Processes,
+    runner: asyncio.Runner,
+    work: Path,
+    server: Server,
+    options: Options,
+    figures: Figures,
+    pair_with: Sequence[StdioSession] = (),
 ) -> None:
     say(f"starting {server.label}")
     started, pid = start_server(procs, work, server)
     try:
-        runner.run(measure_server(server, pid, options, figures))
+        runner.run(measure_server(server, pid, options, figures, pair_with))
     finally:
         procs.stop(started)
 
@@ -281,7 +314,8 @@ class Children:
         self._procs.stop(started)
 
 
-async def measure_stdio(children: Children, options: Options, figures: Figures) -> None:
+async def measure_stdio(children: Children, options: Options, figures: Figures) -> list[StdioSession]:
+    """Measure the children alone; answers the 32 sessions, left open for the paired windows."""
     warm, _ = await children.open(0)
     for _ in range(WARMUP_CALLS):
         await warm.call()
@@ -301,14 +335,13 @@ async def measure_stdio(children: Children, options: Options, figures: Figures) 
     say(_summary("direct stdio", figures.one))
     figures.many = await timed_run(sessions, options.warmup, options.duration, sample)
     say(_summary("direct stdio", figures.many))
-    for session in sessions:
-        children.close(session)
 
     for i in range(options.inits):
         session, elapsed = await children.open(1000 + i)
         figures.init_cold.append(elapsed)
         children.close(session)
     say(f"direct stdio: spawn + initialize p50 {statistics.median(figures.init_cold) * 1000:.1f} ms")
+    return sessions
 
 
 # The run -----------------------------------------------------------------------------------------------------------
@@ -335,12 +368,16 @@ def run(options: Options, keep_tmp: bool = False) -> dict[str, object]:
         with Processes(work) as procs, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             stdio = results["stdio"] = Figures("stdio", "direct stdio")
             say("direct stdio: the children alone")
+            children = Children(procs, work)
+            floor: list[StdioSession] = []
             with _failure_noted(stdio, BROKE):
-                runner.run(measure_stdio(Children(procs, work), options, stdio))
+                floor = runner.run(measure_stdio(children, options, stdio))
 
             ours = results["ours"] = Figures("ours", "mcpgw-proxy")
             with _failure_noted(ours, BROKE):
-                bench_server(procs, runner, work, proxy_peers.ours(free_port()), options, ours)
+                bench_server(procs, runner, work, proxy_peers.ours(free_port()), options, ours, pair_with=floor)
+            for session in floor:
+                children.close(session)
             with _failure_noted(ours, BROKE):
                 bench_warm_pool(procs, runner, work, options, ours)
 
