@@ -1,19 +1,16 @@
-"""The child's pipes as the proxy reads and writes them: line framing of stdout/stderr, one write per HTTP reply."""
+"""The child's stdout and stderr as the proxy reads them: newline framing, over-long lines, the last line."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from mcpgw_proxy.child import LineReader
-from mcpgw_proxy.http_protocol import CoalescingTransport
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def anyio_backend() -> str:
-    return "asyncio"  # the proxy runs on asyncio (uvloop); these classes use its transports and futures
+    return "asyncio"  # the proxy runs on asyncio (uvloop); LineReader is an asyncio protocol
 
 
 class Lines:
@@ -52,48 +49,3 @@ async def test_the_last_line_counts_without_its_newline_and_closed_is_set() -> N
     lines.reader.connection_lost(None)
     assert lines.lines == [b'{"a":1}', b'{"last":true}']
     assert lines.reader.closed.done()
-
-
-class RecordingTransport:
-    """Stands in for uvloop's TCP transport: records what reaches the socket."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-async def test_writes_made_in_one_callback_leave_in_one_write() -> None:
-    real = RecordingTransport()
-    transport = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
-    transport.write(b"{}")
-    assert real.writes == []
-    await asyncio.sleep(0)  # the end of the callback that wrote
-    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
-    transport.write(b"data: 1\n\n")
-    await asyncio.sleep(0)
-    assert real.writes[1:] == [b"data: 1\n\n"]
-    assert transport.get_write_buffer_size() == 0  # everything else is the real transport's
-
-
-async def test_close_sends_what_was_written_first() -> None:
-    real = RecordingTransport()
-    transport = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-    transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-    transport.close()
-    assert real.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"]
-    assert real.closed
-    await asyncio.sleep(0)  # the scheduled flush finds nothing left and writes nothing more
-    assert len(real.writes) == 1

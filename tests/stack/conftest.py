@@ -1,22 +1,17 @@
 """The dev stack under test, started as `just dev` starts it (scripts/stack.py): the real Traefik on loopback with
 the configuration generated from the compose labels, a real redis-server, auth with the dev login, and real
 mcp-proxy processes for echo and time. A third service, `probe`, is routed by the labels `just new-service`
-writes; behind it runs the proxy's own ASGI app (serving services/echo/server.py) wrapped in a HeaderProbe, so a
-test sees exactly which headers reach a proxy."""
+writes; behind it a HeaderProbe stands in for a proxy, so a test sees exactly which headers reach one."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 
 import pytest
-from mcpgw_proxy.app import ProxyApp
-from mcpgw_proxy.config import ProxySettings
 from stack_support import DevStack, HeaderProbe
 from support.servers import bind_loopback, port_of, serve_in_thread
 
-from scripts.compose import ROOT
 from scripts.stack import Stack, StackOptions
 
 STACK_SERVICES = ("echo", "time")
@@ -26,8 +21,7 @@ STACK_SERVICES = ("echo", "time")
 def dev_stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "MCP_PROXY_", "DEV_"))}
     environ["REDIS_URL"] = redis_server
-    settings = ProxySettings(command=[sys.executable, str(ROOT / "services/echo/server.py")], cwd=ROOT)
-    probe = HeaderProbe(ProxyApp(settings))
+    probe = HeaderProbe()
     probe_sock = bind_loopback()
     with bind_loopback() as port_holder:
         port = port_of(port_holder)  # released just before Traefik binds it

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
-from support.asgi import ASGIApp, Receive, Scope, Send
+from support.asgi import Receive, Scope, Send
 from support.browser import Browser, LeftSite, Page
 
 from scripts.stack import Stack
@@ -30,9 +31,9 @@ class Arrival:
 
 @dataclass
 class HeaderProbe:
-    """Wraps the app a route leads to and writes down every HTTP request that reached it, headers included."""
+    """Stands where a proxy stands and writes down every HTTP request that reached it, headers included. It answers a
+    POST as a proxy answers `initialize` (a JSON-RPC result and an Mcp-Session-Id); nothing else is asked of it."""
 
-    app: ASGIApp
     _arrivals: list[Arrival] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,11 +43,17 @@ class HeaderProbe:
             return list(self._arrivals)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            with self._lock:
-                self._arrivals.append(Arrival(scope["method"], scope["path"], headers))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        with self._lock:
+            self._arrivals.append(Arrival(scope["method"], scope["path"], headers))
+        request = json.loads((await receive()).get("body") or b"{}")
+        result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "probe", "version": "1"}}
+        body = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": result}).encode()
+        response_headers = [(b"content-type", b"application/json"), (b"mcp-session-id", secrets.token_hex(8).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
-"""The proxy's ASGI application: the MCP endpoint, /health and /metrics, and the lifespan that owns the children."""
+"""The proxy's application: the MCP endpoint, /health and /metrics, and the start and stop of what owns the children."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -11,7 +10,8 @@ from mcpgw_proxy.config import ProxySettings
 from mcpgw_proxy.environment import EnvironmentBuilder, PlainEnvironment, looks_like_reference
 from mcpgw_proxy.manager import SessionManager
 from mcpgw_proxy.metrics import Metrics
-from mcpgw_proxy.transport import McpTransport, Receive, Scope, Send, respond
+from mcpgw_proxy.server import Exchange, Request
+from mcpgw_proxy.transport import McpTransport
 
 if TYPE_CHECKING:
     from mcpgw_proxy.vault.redact import Redactor
@@ -47,33 +47,38 @@ class ProxyApp:
         if self.secrets is not None:
             self.secrets.on_environment_changed = self._environment_changed
         self.transport = McpTransport(self.manager, settings, self.metrics)
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            path = scope["path"]
-            if path == self.settings.path or path == self.settings.path + "/":
-                await self.transport(scope, receive, send)
-            elif path == "/health":
-                await self._health(send)
-            elif path == "/metrics":
-                await respond(send, 200, self.metrics.render(), [(b"content-type", self.metrics.content_type.encode())])
-            else:
-                body = json.dumps({"error": "not_found"}).encode()
-                await respond(send, 404, body, [_JSON])
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+    def handle(self, request: Request, exchange: Exchange) -> None:
+        path = request.path
+        if path == self.settings.path or path == self.settings.path + "/":
+            self.transport.handle(request, exchange)
+        elif path in ("/health", "/metrics") and request.method != "GET":
+            exchange.reply(405, json.dumps({"error": "method_not_allowed"}).encode(), [_JSON, (b"allow", b"GET")])
+        elif path == "/health":
+            self._health(exchange)
+        elif path == "/metrics":
+            exchange.reply(200, self.metrics.render(), [(b"content-type", self.metrics.content_type.encode())])
+        else:
+            exchange.reply(404, json.dumps({"error": "not_found"}).encode(), [_JSON])
 
-    def begin_drain_threadsafe(self) -> None:
-        """Called from the shutdown signal handler: start draining on the event loop."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.manager.begin_drain)
+    async def start(self) -> None:
+        await self.manager.start()
+        if self.secrets is not None:
+            await self.secrets.start()
+
+    def begin_drain(self) -> None:
+        """Shutdown has begun: no new sessions, and the GET streams end so their connections can close."""
+        self.manager.begin_drain()
+
+    async def stop(self) -> None:
+        if self.secrets is not None:
+            await self.secrets.stop()  # no rotation restarts while the sessions are being ended
+        await self.manager.shutdown()
 
     async def _environment_changed(self, environment: dict[str, str]) -> None:
         await self.manager.environment_changed(environment, self.settings.rotation)
 
-    async def _health(self, send: Send) -> None:
+    def _health(self, exchange: Exchange) -> None:
         """Spawns nothing: reports what is running (and, with secret references, the state of their backends)."""
         body: dict[str, object] = {
             "status": "ok",
@@ -84,24 +89,4 @@ class ProxyApp:
             vault = self.secrets.health()
             body["vault"] = vault
             body["status"] = vault["status"]  # "degraded": running children are fine, new ones may get stale values
-        await respond(send, 200, json.dumps(body).encode(), [_JSON, (b"cache-control", b"no-store")])
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._loop = asyncio.get_running_loop()
-                try:
-                    await self.manager.start()
-                    if self.secrets is not None:
-                        await self.secrets.start()
-                except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.secrets is not None:
-                    await self.secrets.stop()  # no rotation restarts while the sessions are being ended
-                await self.manager.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        exchange.reply(200, json.dumps(body).encode(), [_JSON, (b"cache-control", b"no-store")])

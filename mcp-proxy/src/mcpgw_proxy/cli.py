@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from mcpgw_proxy import logs
 from mcpgw_proxy.vault.cli import RESOLVER_SET_HELP, secrets_cli
+
+if TYPE_CHECKING:
+    from mcpgw_proxy.app import ProxyApp
+
+log = logging.getLogger("mcpgw_proxy")
 
 cli = typer.Typer(help="Serve a stdio MCP server over Streamable HTTP.", no_args_is_help=True, add_completion=False)
 cli.add_typer(secrets_cli, name="secrets")
@@ -37,11 +43,10 @@ def serve(
     resolver_set: Annotated[list[str] | None, typer.Option("--resolver-set", help=RESOLVER_SET_HELP)] = None,
 ) -> None:
     """Run one proxy: each MCP session gets its own child process running COMMAND."""
-    import uvicorn
+    import uvloop
 
     from mcpgw_proxy.app import ProxyApp
     from mcpgw_proxy.config import load_settings
-    from mcpgw_proxy.http_protocol import CoalescingHttpToolsProtocol
     from mcpgw_proxy.vault.redact import RedactingFilter, Redactor
     from mcpgw_proxy.vault.settings import load_resolver_settings
 
@@ -54,35 +59,38 @@ def serve(
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
     logs.configure(settings.log_level, filters=[RedactingFilter(redactor)])
+    raise typer.Exit(uvloop.run(_serve(app, host, port)))
+
+
+async def _serve(app: ProxyApp, host: str, port: int) -> int:
+    """Start, serve until SIGTERM or SIGINT, then shut down gracefully: no new sessions, GET streams ended at once,
+    requests in flight finished within the grace period, then every child stopped. Returns the exit status."""
+    from mcpgw_proxy.server import HttpServer
+
+    try:
+        await app.start()
+    except Exception as exc:
+        log.error("the proxy could not start: %s", exc)
+        return 3
+    server = HttpServer(app.handle, app.settings.max_message_bytes)
+    try:
+        await server.listen(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        await app.stop()
+        return 1
+    log.info("listening", extra={"host": host, "port": port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _exit_after_shutdown)
-    server_config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http=CoalescingHttpToolsProtocol,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,  # X-Forwarded-For is not used; no client address is taken from a header
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 1,
-    )
-
-    class DrainingServer(uvicorn.Server):
-        """On SIGTERM/SIGINT, also end the long-lived GET streams, so the graceful shutdown is not held up by them."""
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            super().handle_exit(sig, frame)
-            app.begin_drain_threadsafe()
-
-    DrainingServer(server_config).run()
-
-
-def _exit_after_shutdown(signum: int, frame: object) -> None:
-    """uvicorn handles SIGINT/SIGTERM with a graceful shutdown, then re-raises the signal to the handler it found:
-    this one, so a completed shutdown exits 0 instead of dying by the signal (also before uvicorn takes over)."""
-    raise SystemExit(0)
+        loop.add_signal_handler(stop_signal, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    app.begin_drain()
+    await server.shutdown(grace=app.settings.shutdown_grace + 1)
+    await app.stop()
+    log.info("shutdown complete")
+    return 0
 
 
 def main() -> None:

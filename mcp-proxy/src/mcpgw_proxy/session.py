@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcpgw_proxy.child import Child
@@ -45,13 +46,14 @@ class ResumeError(Exception):
 
 class Outbox:
     """What is on its way to one HTTP response carrying a stream; `None` ends the response (client gone, or session
-    over). A deque and one waiter rather than an asyncio.Queue: one is made per request, and read by one task."""
+    over). Read by one task (`get`), or by a callback told of the first item (`notify`): one is made per request."""
 
-    __slots__ = ("_waiter", "items")
+    __slots__ = ("_callback", "_waiter", "items")
 
     def __init__(self) -> None:
         self.items: deque[Item | None] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._callback: Callable[[], None] | None = None
 
     def put(self, item: Item) -> None:
         self.items.append(item)
@@ -61,7 +63,17 @@ class Outbox:
         self.items.append(None)
         self._wake()
 
+    def notify(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, when there is an item (at once if there is one already)."""
+        self._callback = callback
+        if self.items:
+            self._wake()
+
     def _wake(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

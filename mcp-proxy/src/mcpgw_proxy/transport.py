@@ -1,20 +1,22 @@
-"""The Streamable HTTP endpoint (MCP 2025-11-25 basic/transports), as a plain ASGI application.
+"""The Streamable HTTP endpoint (MCP 2025-11-25 basic/transports), on the proxy's own HTTP server (server.py).
 
 POST carries one JSON-RPC message: notifications and responses get 202; a request gets a JSON body when the child's
 first word about it is the response, or an SSE stream when the child has something to say first (progress, logging,
 sampling, elicitation, roots). GET opens the session's server-to-client stream, or with `Last-Event-ID` resumes the
 stream that event belongs to; DELETE ends the session. Every SSE stream starts with a priming event (an event id, a
 `retry` field and empty data) so that a client that loses the connection can resume it (SEP-1699).
+
+A request whose first word from the child is its response is answered from the callback that receives it: no task
+per request. Everything that waits (starting a child, SSE streams, ending a session) runs in a task of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,12 +33,11 @@ from mcpgw_proxy.jsonrpc import (
 )
 from mcpgw_proxy.manager import SessionLimit, SessionManager, ShuttingDown
 from mcpgw_proxy.metrics import Metrics
+from mcpgw_proxy.server import Exchange, Request
 from mcpgw_proxy.session import Item, Outbox, ResumeError, Session, Stream
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+OnResponse = Callable[[bytes | None], None]
 
 log = logging.getLogger("mcpgw_proxy.transport")
 
@@ -64,17 +65,6 @@ class HttpError(Exception):
         self.code = code
         self.data = data
         self.headers = headers or []
-
-
-async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def sse_event(event_id: str, raw: bytes) -> bytes:
@@ -105,41 +95,60 @@ class McpTransport:
         self.metrics = metrics
         self._origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
         self._hosts = {h.lower() for h in settings.allowed_hosts}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
+    def handle(self, request: Request, exchange: Exchange) -> None:
+        headers = request.headers
         try:
-            self._check_host(scope, headers)
+            self._check_host(request)
             self._check_origin(headers)
             user = self._user(headers)
-            match scope["method"]:
+            match request.method:
                 case "POST":
-                    await self._post(headers, user, receive, send)
+                    self._post(request, user, exchange)
                 case "GET":
-                    await self._get(headers, user, receive, send)
+                    self._run(self._get(headers, user, exchange), exchange)
                 case "DELETE":
-                    await self._delete(headers, user, send)
+                    self._run(self._delete(headers, user, exchange), exchange)
                 case _:
                     raise HttpError(405, "Method Not Allowed", headers=[(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
-            self.metrics.errors.labels(f"http_{exc.status}").inc()
-            body = error_response(None, exc.code, exc.message, exc.data)
-            await respond(send, exc.status, body, [_JSON, *exc.headers])
+            self._refuse(exchange, exc)
+
+    def _refuse(self, exchange: Exchange, exc: HttpError) -> None:
+        self.metrics.errors.labels(f"http_{exc.status}").inc()
+        body = error_response(None, exc.code, exc.message, exc.data)
+        exchange.reply(exc.status, body, [_JSON, *exc.headers])
+
+    def _run(self, work: Coroutine[Any, Any, None], exchange: Exchange) -> None:
+        """Carry on in a task: what waits for a child to start, for a stream's events, or for a session to end."""
+        task = asyncio.create_task(self._guarded(work, exchange))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, work: Coroutine[Any, Any, None], exchange: Exchange) -> None:
+        try:
+            await work
+        except HttpError as exc:
+            self._refuse(exchange, exc)
+        except Exception:
+            log.exception("error while answering a request")
+            self._refuse(exchange, HttpError(500, "Internal Server Error", INTERNAL_ERROR))
 
     # Checks -------------------------------------------------------------------------------------------------------
 
-    def _check_host(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+    def _check_host(self, request: Request) -> None:
         """DNS rebinding (security best practices §Local MCP Server Compromise): a browser tricked into reaching us
         under a foreign name sends that name as Host, and an Origin of the same name. `allowed_hosts` lists the names
         we answer to (`name` for any port, `name:port` for one); without it, a proxy listening on loopback answers
         only to loopback names, and one listening elsewhere leaves Host to the reverse proxy in front."""
-        raw = headers.get(b"host")
+        raw = request.headers.get(b"host")
         if raw is None:
             return  # HTTP/1.0 without Host: not a browser
         host = raw.decode("latin-1").strip().lower()
         if self._hosts:
             allowed = host in self._hosts or host_name(host) in self._hosts
-        elif _listens_on_loopback(scope):
+        elif _listens_on_loopback(request.local):
             allowed = is_loopback_host(host)
         else:
             return
@@ -191,48 +200,28 @@ class McpTransport:
 
     # POST ---------------------------------------------------------------------------------------------------------
 
-    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
-        limit = self.settings.max_message_bytes
-        too_large = HttpError(413, f"Payload Too Large: a message may be at most {limit} bytes")
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise HttpError(400, "Bad Request: the client went away")
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    async def _post(self, headers: dict[bytes, bytes], user: str, receive: Receive, send: Send) -> None:
+    def _post(self, request: Request, user: str, exchange: Exchange) -> None:
+        headers = request.headers
         content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if content_type != b"application/json":
             raise HttpError(415, "Unsupported Media Type: POST bodies must be application/json")
         accept = headers.get(b"accept", b"").lower()
         if b"*/*" not in accept and (b"application/json" not in accept or b"text/event-stream" not in accept):
             raise HttpError(406, "Not Acceptable: Accept must list application/json and text/event-stream")
-        body = await self._read_body(headers, receive)
         try:
-            message = parse(body)
+            message = parse(request.body)  # its size was bounded by the server (max_message_bytes, 413)
         except InvalidMessage as exc:
             raise HttpError(400, str(exc), exc.code) from None
         if message.kind == "request" and message.method == "initialize":
-            await self._initialize(headers, user, message, receive, send)
+            self._run(self._initialize(headers, user, message, exchange), exchange)
             return
         self._check_protocol_version(headers)
         session = self._session(headers, user)
         if message.kind != "request":
             self._forward(session, message)
-            await respond(send, 202, b"", [])
+            exchange.reply(202, b"")
             return
-        await self._relay(session, message, receive, send, [])
+        self._relay(session, message, exchange, [])
 
     def _forward(self, session: Session, message: Message) -> None:
         try:
@@ -240,9 +229,7 @@ class McpTransport:
         except (ConnectionError, OSError):
             raise HttpError(404, "Session not found: the MCP server process has exited") from None
 
-    async def _initialize(
-        self, headers: dict[bytes, bytes], user: str, message: Message, receive: Receive, send: Send
-    ) -> None:
+    async def _initialize(self, headers: dict[bytes, bytes], user: str, message: Message, exchange: Exchange) -> None:
         if headers.get(b"mcp-session-id"):
             raise HttpError(400, "Bad Request: initialize starts a session and must not carry Mcp-Session-Id")
         started = time.perf_counter()
@@ -260,17 +247,25 @@ class McpTransport:
         except OSError as exc:
             log.error("cannot start the MCP server: %s", type(exc).__name__)
             raise HttpError(502, "cannot start the MCP server", INTERNAL_ERROR) from None
-        extra = [(b"mcp-session-id", session.id.encode())]
-        response = await self._relay(session, message, receive, send, extra)
-        self.metrics.initialize_seconds.labels("warm" if warm else "cold").observe(time.perf_counter() - started)
+        answered: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        try:
+            self._relay(session, message, exchange, [(b"mcp-session-id", session.id.encode())], answered.set_result)
+            response = await answered
+        finally:
+            self.metrics.initialize_seconds.labels("warm" if warm else "cold").observe(time.perf_counter() - started)
         if response is None or "result" not in json.loads(response):
             await self.manager.end(session, "initialize failed")  # no session for a failed handshake
 
-    async def _relay(
-        self, session: Session, message: Message, receive: Receive, send: Send, extra: Headers
-    ) -> bytes | None:
-        """Send a request to the child and carry back what comes for it; returns the response, or None if the client
-        went away first (the request then stays in flight for a resumption, transports §Resumability)."""
+    def _relay(
+        self,
+        session: Session,
+        message: Message,
+        exchange: Exchange,
+        extra: Headers,
+        on_response: OnResponse | None = None,
+    ) -> None:
+        """Send a request to the child and carry back what comes for it. `on_response` gets the response, or None if
+        the client went away first (the request then stays in flight for a resumption, transports §Resumability)."""
         try:
             stream, outbox = session.begin_request(message)
         except InvalidMessage as exc:
@@ -280,68 +275,95 @@ class McpTransport:
         except HttpError:
             session.detach(stream, outbox, resumable=False)
             raise
-        item = await outbox.get()
-        assert item is not None  # only a started SSE response watches for the client going away
-        _, raw, final = item
+        outbox.notify(lambda: self._first_item(session, stream, outbox, exchange, extra, on_response))
+
+    def _first_item(
+        self,
+        session: Session,
+        stream: Stream,
+        outbox: Outbox,
+        exchange: Exchange,
+        extra: Headers,
+        on_response: OnResponse | None,
+    ) -> None:
+        item = outbox.items.popleft()
+        if item is None:  # the session ended before the child said anything
+            self._refuse(exchange, HttpError(404, "Session not found"))
+            if on_response is not None:
+                on_response(None)
+            return
+        event_id, raw, final = item
         if final:
-            await respond(send, 200, raw, [_JSON, *extra])
+            exchange.reply(200, raw, [_JSON, *extra])
             session.finish(stream)
-            return raw
+            if on_response is not None:
+                on_response(raw)
+            return
         # Something precedes the response: switch to an SSE stream for this request.
-        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
-        head = priming_event(stream.priming_id) + sse_event(item[0], raw)
-        return await self._stream_out(session, stream, outbox, receive, send, head, [])
+        exchange.start(200, [*_SSE_HEADERS, *extra])
+        head = priming_event(stream.priming_id) + sse_event(event_id, raw)
+        self._run(self._stream_then(session, stream, outbox, exchange, head, on_response), exchange)
+
+    async def _stream_then(
+        self,
+        session: Session,
+        stream: Stream,
+        outbox: Outbox,
+        exchange: Exchange,
+        head: bytes,
+        on_response: OnResponse | None,
+    ) -> None:
+        response = await self._stream_out(session, stream, outbox, exchange, head, [])
+        if on_response is not None:
+            on_response(response)
 
     async def _stream_out(
         self,
         session: Session,
         stream: Stream,
         outbox: Outbox,
-        receive: Receive,
-        send: Send,
+        exchange: Exchange,
         head: bytes,
         replay: list[Item],
     ) -> bytes | None:
         """Write an SSE stream until its final event (returned) or until the connection ends (None)."""
-        watcher = asyncio.create_task(_watch_disconnect(receive, outbox))
+        exchange.on_gone = outbox.close  # the client went away: the stream stops, and stays resumable
         try:
             chunk = head
             for event_id, raw, final in replay:
                 chunk += sse_event(event_id, raw)
                 if final:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    exchange.end(chunk)
                     session.finish(stream)
                     return raw
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            exchange.send(chunk)
             while True:
                 try:
                     item = await asyncio.wait_for(outbox.get(), timeout=KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                    exchange.send(b": keepalive\n\n")
                     continue
                 if item is None:  # the client went away, or the session is over
-                    with contextlib.suppress(OSError):
-                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    exchange.end()
                     return None
                 event_id, raw, final = item
-                await send({"type": "http.response.body", "body": sse_event(event_id, raw), "more_body": not final})
                 session.touch()
                 if final:
-                    if watcher.done():  # gone before the end was written: it stays resumable
+                    if exchange.gone:  # gone before the end was written: it stays resumable
                         return None
+                    exchange.end(sse_event(event_id, raw))
                     session.finish(stream)
                     return raw
-        except OSError:
-            return None
+                exchange.send(sse_event(event_id, raw))
+                await exchange.drain()
         finally:
-            watcher.cancel()
+            exchange.on_gone = None
             session.detach(stream, outbox, resumable=True)  # a no-op once finished
             session.touch()
 
     # GET / DELETE -------------------------------------------------------------------------------------------------
 
-    async def _get(self, headers: dict[bytes, bytes], user: str, receive: Receive, send: Send) -> None:
+    async def _get(self, headers: dict[bytes, bytes], user: str, exchange: Exchange) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b"").lower():
             raise HttpError(406, "Not Acceptable: GET needs Accept: text/event-stream")
         self._check_protocol_version(headers)
@@ -357,28 +379,19 @@ class McpTransport:
             if exc.conflict:
                 raise HttpError(409, f"Conflict: {exc}") from None
             raise HttpError(400, f"Bad Request: {exc}") from None
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        exchange.start(200, _SSE_HEADERS)
         head = priming_event(stream.priming_id) if last_event_id is None else b""
-        await self._stream_out(session, stream, outbox, receive, send, head, replay)
+        await self._stream_out(session, stream, outbox, exchange, head, replay)
 
-    async def _delete(self, headers: dict[bytes, bytes], user: str, send: Send) -> None:
+    async def _delete(self, headers: dict[bytes, bytes], user: str, exchange: Exchange) -> None:
         self._check_protocol_version(headers)
         session = self._session(headers, user)
         await self.manager.end(session, "the client ended the session")
-        await respond(send, 204, b"", [])
+        exchange.reply(204, b"")
 
 
-def _listens_on_loopback(scope: Scope) -> bool:
-    server = scope.get("server")
-    if not server or not isinstance(server[0], str):
+def _listens_on_loopback(local: tuple[str, int] | None) -> bool:
+    if local is None:
         return False
-    address = server[0].lower()
+    address = local[0].lower()
     return address in ("localhost", "::1", "[::1]") or address.startswith("127.")
-
-
-async def _watch_disconnect(receive: Receive, outbox: Outbox) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            outbox.close()
-            return

@@ -1,0 +1,344 @@
+"""The proxy's HTTP/1.1 server: httptools (llhttp, the parser uvicorn uses) on asyncio protocols, nothing in between.
+
+Each complete request is handed to the application as a `Request`, with an `Exchange` to answer it through: a whole
+response in one write (`reply`), or a streamed one in chunked encoding (`start`, `send`, `end`). The application
+answers from a callback when it can, so the common MCP round trip (POST, write to the child, the child's reply) runs
+without a task per request; see docs/decisions/0005-proxy-http-server.md for why this is not an ASGI server.
+
+What the server enforces itself (RFC 9112): a well-formed request (400 otherwise, connection closed), a request line
+and header block within bounds (414, 431), a body within `max_body` whether or not Content-Length announces it (413),
+`Expect: 100-continue`, keep-alive with an idle timeout, and pipelined requests answered in order. Errors it produces
+carry a JSON-RPC error body like the proxy's own. On shutdown it stops accepting, closes idle connections, lets
+responses in progress finish for a grace period and then closes what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import httptools
+
+from mcpgw_proxy.jsonrpc import INVALID_REQUEST, error_response
+
+log = logging.getLogger("mcpgw_proxy.server")
+
+Headers = Iterable[tuple[bytes, bytes]]
+Handler = Callable[["Request", "Exchange"], None]
+
+MAX_TARGET_BYTES = 8 * 1024  # request line target (RFC 9112 §3: at least 8000 octets recommended)
+MAX_HEADER_BYTES = 64 * 1024  # all header fields of one request
+KEEPALIVE_IDLE_SECONDS = 5.0  # an idle keep-alive connection is closed after this long
+LINGER_SECONDS = 2.0  # after refusing a request, what the client still sends is read and dropped for this long
+_REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
+_JSON = (b"content-type", b"application/json")
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[bytes, bytes]  # lower-case names; a repeated field keeps its last value
+    body: bytes
+    local: tuple[str, int] | None  # the address the connection came in on
+    keep_alive: bool
+
+
+class Exchange:
+    """The response to one request. Calls after the response ended, or after the client went away, do nothing."""
+
+    __slots__ = ("_conn", "done", "gone", "head_only", "keep_alive", "on_gone", "started")
+
+    def __init__(self, conn: Connection, keep_alive: bool, head_only: bool = False) -> None:
+        self._conn = conn
+        self.keep_alive = keep_alive
+        self.head_only = head_only  # HEAD: the same header fields, no content (RFC 9110 §9.3.2)
+        self.started = False  # the status line is written
+        self.done = False  # the whole response is written
+        self.gone = False  # the connection ended before the response did
+        self.on_gone: Callable[[], None] | None = None
+
+    def reply(self, status: int, body: bytes, headers: Headers = ()) -> None:
+        if self.started or self.gone:
+            return
+        self.started = self.done = True
+        head = self._head(status, headers) + b"content-length: %d\r\n\r\n" % len(body)
+        self._conn.write(head if self.head_only else head + body)
+        self._conn.finished(self)
+
+    def start(self, status: int, headers: Headers) -> None:
+        """Begin a streamed response (chunked transfer coding, RFC 9112 §7.1)."""
+        if self.started or self.gone:
+            return
+        self.started = True
+        self._conn.write(self._head(status, headers) + b"transfer-encoding: chunked\r\n\r\n")
+
+    def send(self, data: bytes) -> None:
+        if data and self.started and not self.done and not self.gone:
+            self._conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    def end(self, data: bytes = b"") -> None:
+        if not self.started or self.done or self.gone:
+            return
+        self.done = True
+        self._conn.write((b"%x\r\n%b\r\n" % (len(data), data) if data else b"") + b"0\r\n\r\n")
+        self._conn.finished(self)
+
+    async def drain(self) -> None:
+        """Wait while the client reads slower than the response is written."""
+        await self._conn.drain()
+
+    def lost(self) -> None:
+        if not self.done and not self.gone:
+            self.gone = True
+            if self.on_gone is not None:
+                self.on_gone()
+
+    def _head(self, status: int, headers: Headers) -> bytes:
+        lines = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b""))]
+        lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+        if not self.keep_alive:
+            lines.append(b"connection: close\r\n")
+        return b"".join(lines)
+
+
+class _Refused(Exception):
+    """A request the server answers itself and then closes the connection."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._local: tuple[str, int] | None = None
+        self._current: Exchange | None = None
+        self._waiting: deque[Request] = deque()  # pipelined requests, answered in order
+        self._idle: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._refusal: _Refused | None = None
+        self._discarding = False  # a request was refused: the connection only lingers until it closes
+        self._target = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+
+    # asyncio ------------------------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's TCP transports are not asyncio's class
+        sockname = transport.get_extra_info("sockname")
+        self._local = (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
+        self._server.connections.add(self)
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(_Refused(400, "Bad Request: protocol upgrades are not served here"))
+        except httptools.HttpParserError:
+            self._refuse(self._refusal or _Refused(400, "Bad Request: malformed HTTP request"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.forget(self)
+        if self._idle is not None:
+            self._idle.cancel()
+        if self._current is not None:
+            self._current.lost()
+        self._waiting.clear()
+        self._wake_writers()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_writers()
+
+    # httptools callbacks ------------------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._target = b""
+        self._headers = {}
+        self._header_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+        if len(self._target) > MAX_TARGET_BYTES:
+            self._fail(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._fail(431, "Request Header Fields Too Large")
+        self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._server.max_body:
+            self._fail(413, self._server.too_large)
+        if self._headers.get(b"expect", b"").lower() == b"100-continue":
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 §10.1.1: the body is wanted
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._server.max_body:
+            self._fail(413, self._server.too_large)
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        path = httptools.parse_url(self._target).path.decode("latin-1") if self._target else ""
+        request = Request(
+            method=self._parser.get_method().decode("latin-1"),
+            path=path,
+            headers=self._headers,
+            body=b"".join(self._body),
+            local=self._local,
+            keep_alive=self._parser.should_keep_alive() and not self._server.closing,
+        )
+        if self._current is None:
+            self._dispatch(request)
+        else:
+            self._waiting.append(request)
+            if self._transport is not None:
+                self._transport.pause_reading()  # one request ahead is enough
+
+    def _fail(self, status: int, message: str) -> None:
+        self._refusal = _Refused(status, message)
+        raise self._refusal  # httptools stops parsing and raises HttpParserCallbackError
+
+    # Requests and responses ---------------------------------------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> None:
+        exchange = self._current = Exchange(self, request.keep_alive, request.method == "HEAD")
+        try:
+            self._server.handler(request, exchange)
+        except Exception:
+            log.exception("error while answering a request")
+            if not exchange.started:
+                exchange.reply(500, error_response(None, INVALID_REQUEST, "Internal Server Error"), [_JSON])
+            elif self._transport is not None:
+                self._transport.close()
+
+    def finished(self, exchange: Exchange) -> None:
+        if exchange is not self._current:
+            return
+        self._current = None
+        if not exchange.keep_alive or self._server.closing:
+            self.close()
+        elif self._waiting:
+            request = self._waiting.popleft()
+            if not self._waiting and self._transport is not None:
+                self._transport.resume_reading()
+            self._dispatch(request)
+        else:
+            self._arm_idle()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        while self._paused and self._transport is not None and not self._transport.is_closing():
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
+
+    def _wake_writers(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _refuse(self, refusal: _Refused) -> None:
+        """Answer a request the parser or a limit rejected, and end the connection: the rest of the stream cannot be
+        trusted. The end is graceful (RFC 9112 §9.6): the response is followed by a FIN while what the client is still
+        sending is read and dropped for a while, since closing with unread data would reset the connection and the
+        client could lose the response."""
+        if self._current is None or not self._current.started:
+            body = error_response(None, INVALID_REQUEST, refusal.message)
+            head = b"HTTP/1.1 %d %b\r\n" % (refusal.status, _REASONS.get(refusal.status, b""))
+            self.write(head + b"content-type: application/json\r\nconnection: close\r\n")
+            self.write(b"content-length: %d\r\n\r\n%b" % (len(body), body))
+        self._discarding = True
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
+
+    def _arm_idle(self) -> None:
+        if self._transport is not None:
+            self._idle = asyncio.get_running_loop().call_later(KEEPALIVE_IDLE_SECONDS, self.close_if_idle)
+
+    def close_if_idle(self) -> None:
+        if self._current is None:
+            self.close()
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class HttpServer:
+    def __init__(self, handler: Handler, max_body: int) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.too_large = f"Payload Too Large: a message may be at most {max_body} bytes"
+        self.connections: set[Connection] = set()
+        self.closing = False
+        self._servers: list[asyncio.Server] = []
+        self._emptied = asyncio.Event()
+
+    def forget(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._emptied.set()
+
+    async def listen(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._servers.append(await loop.create_server(lambda: Connection(self), host, port, backlog=2048))
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting; close idle connections at once and the others once their response is written, or after
+        `grace` seconds."""
+        self.closing = True
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        if self.connections:
+            self._emptied.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), grace)
+        for connection in list(self.connections):
+            connection.abort()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
