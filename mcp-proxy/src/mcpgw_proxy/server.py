@@ -3,7 +3,9 @@
 Each complete request is handed to the application as a `Request`, with an `Exchange` to answer it through: a whole
 response in one write (`reply`), or a streamed one in chunked encoding (`start`, `send`, `end`). The application
 answers from a callback when it can, so the common MCP round trip (POST, write to the child, the child's reply) runs
-without a task per request; see docs/decisions/0005-proxy-http-server.md for why this is not an ASGI server.
+without a task per request; see docs/decisions/0005-proxy-http-server.md for why this is not an ASGI server. What is
+written during one turn of the event loop is sent at its end, every connection's together, so that with many sessions
+a client wakes once for several replies rather than once for each.
 
 What the server enforces itself (RFC 9112): a well-formed request (400 otherwise, connection closed), a request line
 and header block within bounds (414, 431), a body within `max_body` whether or not Content-Length announces it (413),
@@ -34,6 +36,7 @@ Handler = Callable[["Request", "Exchange"], None]
 MAX_TARGET_BYTES = 8 * 1024  # request line target (RFC 9112 §3: at least 8000 octets recommended)
 MAX_HEADER_BYTES = 64 * 1024  # all header fields of one request
 KEEPALIVE_IDLE_SECONDS = 5.0  # an idle keep-alive connection is closed after this long
+REQUEST_IDLE_SECONDS = 30.0  # a request whose bytes stop coming for this long has its connection closed
 LINGER_SECONDS = 2.0  # after refusing a request, what the client still sends is read and dropped for this long
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 _JSON = (b"content-type", b"application/json")
@@ -129,6 +132,7 @@ class Connection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self._refusal: _Refused | None = None
         self._discarding = False  # a request was refused: the connection only lingers until it closes
+        self._out: list[bytes] = []  # written in this turn of the event loop, sent at its end
         self._target = b""
         self._headers: dict[bytes, bytes] = {}
         self._header_bytes = 0
@@ -152,6 +156,8 @@ class Connection(asyncio.Protocol):
             self._idle = None
         try:
             self._parser.feed_data(data)
+            if self._current is None and self._idle is None:  # part of a request: it must keep coming
+                self._arm_idle(REQUEST_IDLE_SECONDS)
         except httptools.HttpParserUpgrade:
             self._refuse(_Refused(400, "Bad Request: protocol upgrades are not served here"))
         except httptools.HttpParserError:
@@ -255,8 +261,16 @@ class Connection(asyncio.Protocol):
             self._arm_idle()
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        if self._transport is None or self._transport.is_closing():
+            return
+        if not self._out:
+            self._server.flush_soon(self)
+        self._out.append(data)
+
+    def flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     async def drain(self) -> None:
         while self._paused and self._transport is not None and not self._transport.is_closing():
@@ -280,6 +294,7 @@ class Connection(asyncio.Protocol):
             self.write(head + b"content-type: application/json\r\nconnection: close\r\n")
             self.write(b"content-length: %d\r\n\r\n%b" % (len(body), body))
         self._discarding = True
+        self.flush()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -289,15 +304,18 @@ class Connection(asyncio.Protocol):
             self._idle.cancel()
         self._idle = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
-    def _arm_idle(self) -> None:
+    def _arm_idle(self, seconds: float = KEEPALIVE_IDLE_SECONDS) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
         if self._transport is not None:
-            self._idle = asyncio.get_running_loop().call_later(KEEPALIVE_IDLE_SECONDS, self.close_if_idle)
+            self._idle = asyncio.get_running_loop().call_later(seconds, self.close_if_idle)
 
     def close_if_idle(self) -> None:
         if self._current is None:
             self.close()
 
     def close(self) -> None:
+        self.flush()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
@@ -315,6 +333,19 @@ class HttpServer:
         self.closing = False
         self._servers: list[asyncio.Server] = []
         self._emptied = asyncio.Event()
+        self._unflushed: list[Connection] = []
+
+    def flush_soon(self, connection: Connection) -> None:
+        """Send what `connection` was given at the end of this turn of the event loop, with every other connection's:
+        the replies to the requests a turn has handled leave together, so their clients wake once for several."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unflushed.append(connection)
+
+    def _flush(self) -> None:
+        connections, self._unflushed = self._unflushed, []
+        for connection in connections:
+            connection.flush()
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
