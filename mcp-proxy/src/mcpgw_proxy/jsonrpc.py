@@ -15,6 +15,9 @@ INTERNAL_ERROR = -32603
 UNSUPPORTED_PROTOCOL_VERSION = -32022  # MCP 2026-07-28: lets a modern client fall back to initialize
 
 
+_decode = json.JSONDecoder().decode
+
+
 class InvalidMessage(ValueError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -33,7 +36,7 @@ class Message:
 def parse(raw: bytes) -> Message:
     """Classify one JSON-RPC message (JSON-RPC 2.0 §4, §5). Batches are not part of MCP since 2025-06-18."""
     try:
-        data = json.loads(raw)
+        data = _decode(raw.decode())  # UTF-8 only (RFC 8259 §8.1); json.loads would also guess UTF-16 and -32
     except (ValueError, RecursionError):
         raise InvalidMessage(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
     if not isinstance(data, dict):

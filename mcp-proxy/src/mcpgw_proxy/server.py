@@ -38,6 +38,7 @@ MAX_HEADER_BYTES = 64 * 1024  # all header fields of one request
 KEEPALIVE_IDLE_SECONDS = 5.0  # an idle keep-alive connection is closed after this long
 REQUEST_IDLE_SECONDS = 30.0  # a request whose bytes stop coming for this long has its connection closed
 LINGER_SECONDS = 2.0  # after refusing a request, what the client still sends is read and dropped for this long
+SWEEP_SECONDS = 1.0  # how often idle connections are looked for (timeouts are this precise)
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 _JSON = (b"content-type", b"application/json")
 
@@ -127,7 +128,8 @@ class Connection(asyncio.Protocol):
         self._local: tuple[str, int] | None = None
         self._current: Exchange | None = None
         self._waiting: deque[Request] = deque()  # pipelined requests, answered in order
-        self._idle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._deadline = 0.0  # when no request is being answered: the time after which the connection is closed
         self._paused = False
         self._drained: asyncio.Future[None] | None = None
         self._refusal: _Refused | None = None
@@ -146,18 +148,14 @@ class Connection(asyncio.Protocol):
         sockname = transport.get_extra_info("sockname")
         self._local = (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
         self._server.connections.add(self)
-        self._arm_idle()
+        self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._deadline = self._loop.time() + REQUEST_IDLE_SECONDS  # a request has begun: the rest must keep coming
         try:
             self._parser.feed_data(data)
-            if self._current is None and self._idle is None:  # part of a request: it must keep coming
-                self._arm_idle(REQUEST_IDLE_SECONDS)
         except httptools.HttpParserUpgrade:
             self._refuse(_Refused(400, "Bad Request: protocol upgrades are not served here"))
         except httptools.HttpParserError:
@@ -165,8 +163,6 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.forget(self)
-        if self._idle is not None:
-            self._idle.cancel()
         if self._current is not None:
             self._current.lost()
         self._waiting.clear()
@@ -258,7 +254,7 @@ class Connection(asyncio.Protocol):
                 self._transport.resume_reading()
             self._dispatch(request)
         else:
-            self._arm_idle()
+            self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
 
     def write(self, data: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -300,18 +296,11 @@ class Connection(asyncio.Protocol):
             return
         if transport.can_write_eof():
             transport.write_eof()
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
+        self._loop.call_later(LINGER_SECONDS, self.close)
 
-    def _arm_idle(self, seconds: float = KEEPALIVE_IDLE_SECONDS) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        if self._transport is not None:
-            self._idle = asyncio.get_running_loop().call_later(seconds, self.close_if_idle)
-
-    def close_if_idle(self) -> None:
-        if self._current is None:
+    def close_if_idle(self, now: float | None = None) -> None:
+        """Close the connection if no request is being answered (and, given `now`, its idle deadline has passed)."""
+        if self._current is None and not self._discarding and (now is None or now > self._deadline):
             self.close()
 
     def close(self) -> None:
@@ -334,6 +323,7 @@ class HttpServer:
         self._servers: list[asyncio.Server] = []
         self._emptied = asyncio.Event()
         self._unflushed: list[Connection] = []
+        self._sweeper: asyncio.Task[None] | None = None
 
     def flush_soon(self, connection: Connection) -> None:
         """Send what `connection` was given at the end of this turn of the event loop, with every other connection's:
@@ -355,11 +345,25 @@ class HttpServer:
     async def listen(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         self._servers.append(await loop.create_server(lambda: Connection(self), host, port, backlog=2048))
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Close idle keep-alive connections and stalled requests: one pass a second rather than a timer per
+        request."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = loop.time()
+            for connection in list(self.connections):
+                connection.close_if_idle(now)
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting; close idle connections at once and the others once their response is written, or after
         `grace` seconds."""
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for server in self._servers:
             server.close()
         for connection in list(self.connections):
