@@ -9,7 +9,7 @@ import re
 import anyio
 import httpx2
 import pytest
-from proxy_support import ProxyProcess, headers, initialize, tool_call
+from proxy_support import ProxyProcess, headers, initialize, tool_call, until
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +31,12 @@ def post(session: str, body: bytes, *extra: str) -> bytes:
     fields = {**headers(session=session), "Host": "127.0.0.1", "Content-Length": str(len(body))}
     lines = [f"{k}: {v}" for k, v in fields.items()] + list(extra)
     return ("POST /mcp HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def responses_relayed(client: httpx2.AsyncClient, proxy: ProxyProcess) -> float:
+    text = (await client.get(f"{proxy.base}/metrics")).text
+    found = re.search(r'^mcp_proxy_messages_total\{direction="server_to_client",kind="response"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def statuses(raw: bytes) -> list[int]:
@@ -101,3 +107,54 @@ async def test_health_and_metrics_answer_only_get(echo_proxy: ProxyProcess, clie
         assert response.status_code == 405, method
         assert response.headers["allow"] == "GET"
     assert (await client.get(f"{echo_proxy.base}/metrics")).status_code == 200
+
+
+async def test_many_pipelined_requests_answered_at_once_do_not_nest(echo_proxy: ProxyProcess) -> None:
+    one = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    last = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    raw = await exchange(echo_proxy, one * 300 + last)
+    assert statuses(raw) == [200] * 301
+
+
+async def test_trailer_fields_never_replace_header_fields(echo_proxy: ProxyProcess, client: httpx2.AsyncClient) -> None:
+    session = await initialize(client, echo_proxy.url)  # alice's
+    body = json.dumps(tool_call(5, "echo", {"text": "mine"})).encode()
+    fields = {**headers(session=session), "Host": "127.0.0.1", "Transfer-Encoding": "chunked", "Connection": "close"}
+    head = "POST /mcp HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+    chunked = b"%x\r\n%b\r\n0\r\nX-User-Id: mallory\r\n\r\n" % (len(body), body)
+    raw = await exchange(echo_proxy, head.encode() + chunked)
+    assert statuses(raw) == [200]  # still alice's request: mallory would have been told the session does not exist
+    assert b'"text":"mine"' in raw
+
+
+async def test_an_http_10_client_gets_its_answer_and_the_connection_ends(
+    echo_proxy: ProxyProcess, client: httpx2.AsyncClient
+) -> None:
+    session = await initialize(client, echo_proxy.url)
+    body = json.dumps(tool_call(6, "echo", {"text": "old client"})).encode()
+    raw = await exchange(echo_proxy, post(session, body).replace(b"HTTP/1.1\r\n", b"HTTP/1.0\r\n", 1))
+    assert statuses(raw) == [200]
+    assert b"transfer-encoding" not in raw.lower()
+    assert b'"text":"old client"' in raw
+
+
+async def test_a_bad_request_behind_a_pending_one_ends_only_that_connection(
+    echo_proxy: ProxyProcess, client: httpx2.AsyncClient
+) -> None:
+    session = await initialize(client, echo_proxy.url)
+    answered = await responses_relayed(client, echo_proxy)
+    waiting = json.dumps(tool_call(7, "wait", {"seconds": 0.5})).encode()
+    raw = await exchange(echo_proxy, post(session, waiting) + b"BREW /mcp HTCPCP/1.0\r\n\r\n")
+    assert statuses(raw) == [400]  # the connection is over; the pending request gets no other answer
+
+    async def child_answered() -> bool:  # the abandoned request's response reached the proxy
+        return await responses_relayed(client, echo_proxy) > answered
+
+    await until(child_answered, "the child's answer to the abandoned request")
+    for n in range(3):
+        assert (await client.get(f"{echo_proxy.base}/health")).status_code == 200, n
+    answer = await client.post(
+        echo_proxy.url, json=tool_call(8, "echo", {"text": "fine"}), headers=headers(session=session)
+    )
+    assert answer.status_code == 200
+    assert answer.json()["result"]["content"][0]["text"] == "fine"

@@ -173,9 +173,16 @@ class Child:
 
     async def _connect(self, stdin: int, stdout: int, stderr: int) -> None:
         loop = asyncio.get_running_loop()
-        self._stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(stdin, "wb", buffering=0))
-        out, _ = await loop.connect_read_pipe(lambda: self._stdout, os.fdopen(stdout, "rb", buffering=0))
-        err, _ = await loop.connect_read_pipe(lambda: self._stderr, os.fdopen(stderr, "rb", buffering=0))
+        files = [os.fdopen(stdin, "wb", buffering=0), os.fdopen(stdout, "rb", buffering=0)]
+        files.append(os.fdopen(stderr, "rb", buffering=0))
+        try:
+            self._stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, files[0])
+            out, _ = await loop.connect_read_pipe(lambda: self._stdout, files[1])
+            err, _ = await loop.connect_read_pipe(lambda: self._stderr, files[2])
+        except BaseException:
+            for file in files:  # a transport made before the failure owns its file: closing it twice is harmless
+                file.close()
+            raise
         self._readers = [out, err]
         self._reaper = asyncio.create_task(self._reap())
 

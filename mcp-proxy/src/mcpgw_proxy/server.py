@@ -39,6 +39,9 @@ KEEPALIVE_IDLE_SECONDS = 5.0  # an idle keep-alive connection is closed after th
 REQUEST_IDLE_SECONDS = 30.0  # a request whose bytes stop coming for this long has its connection closed
 LINGER_SECONDS = 2.0  # after refusing a request, what the client still sends is read and dropped for this long
 SWEEP_SECONDS = 1.0  # how often idle connections are looked for (timeouts are this precise)
+HEAD_SECONDS = 30.0  # a request's line and header fields must all arrive within this long
+MAX_PIPELINED = 32  # requests read ahead of the one being answered, on one connection
+MAX_CONNECTIONS = 4096  # more are answered 503 and closed
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 _JSON = (b"content-type", b"application/json")
 
@@ -51,17 +54,19 @@ class Request:
     body: bytes
     local: tuple[str, int] | None  # the address the connection came in on
     keep_alive: bool
+    http_10: bool = False  # an HTTP/1.0 client: no chunked coding, the end of a stream is the end of the connection
 
 
 class Exchange:
     """The response to one request. Calls after the response ended, or after the client went away, do nothing."""
 
-    __slots__ = ("_conn", "done", "gone", "head_only", "keep_alive", "on_gone", "started")
+    __slots__ = ("_conn", "chunked", "done", "gone", "head_only", "keep_alive", "on_gone", "started")
 
-    def __init__(self, conn: Connection, keep_alive: bool, head_only: bool = False) -> None:
+    def __init__(self, conn: Connection, keep_alive: bool, head_only: bool = False, chunked: bool = True) -> None:
         self._conn = conn
         self.keep_alive = keep_alive
         self.head_only = head_only  # HEAD: the same header fields, no content (RFC 9110 §9.3.2)
+        self.chunked = chunked  # False for HTTP/1.0: a streamed body then ends with the connection (RFC 9112 §6.3)
         self.started = False  # the status line is written
         self.done = False  # the whole response is written
         self.gone = False  # the connection ended before the response did
@@ -80,17 +85,23 @@ class Exchange:
         if self.started or self.gone:
             return
         self.started = True
-        self._conn.write(self._head(status, headers) + b"transfer-encoding: chunked\r\n\r\n")
+        if not self.chunked:
+            self.keep_alive = False
+        coding = b"transfer-encoding: chunked\r\n\r\n" if self.chunked else b"\r\n"
+        self._conn.write(self._head(status, headers) + coding)
 
     def send(self, data: bytes) -> None:
         if data and self.started and not self.done and not self.gone:
-            self._conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self._conn.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
 
     def end(self, data: bytes = b"") -> None:
         if not self.started or self.done or self.gone:
             return
         self.done = True
-        self._conn.write((b"%x\r\n%b\r\n" % (len(data), data) if data else b"") + b"0\r\n\r\n")
+        if self.chunked:
+            self._conn.write((b"%x\r\n%b\r\n" % (len(data), data) if data else b"") + b"0\r\n\r\n")
+        elif data:
+            self._conn.write(data)
         self._conn.finished(self)
 
     async def drain(self) -> None:
@@ -135,6 +146,10 @@ class Connection(asyncio.Protocol):
         self._refusal: _Refused | None = None
         self._discarding = False  # a request was refused: the connection only lingers until it closes
         self._out: list[bytes] = []  # written in this turn of the event loop, sent at its end
+        self._dispatching = False
+        self._eof = False  # our side of the connection is shut (after a refusal): nothing more is written
+        self._in_head = False  # between the start of a request and the end of its header fields
+        self._head_deadline = 0.0
         self._target = b""
         self._headers: dict[bytes, bytes] = {}
         self._header_bytes = 0
@@ -149,11 +164,17 @@ class Connection(asyncio.Protocol):
         self._local = (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
         self._server.connections.add(self)
         self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
+        if len(self._server.connections) > MAX_CONNECTIONS:
+            self._refuse(_Refused(503, "Service Unavailable: too many connections"))
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        self._deadline = self._loop.time() + REQUEST_IDLE_SECONDS  # a request has begun: the rest must keep coming
+        # A request has begun: the rest must keep coming, and its header fields must be complete in time.
+        now = self._loop.time()
+        self._deadline = (
+            min(now + REQUEST_IDLE_SECONDS, self._head_deadline) if self._in_head else now + REQUEST_IDLE_SECONDS
+        )
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -169,15 +190,20 @@ class Connection(asyncio.Protocol):
         self._wake_writers()
 
     def pause_writing(self) -> None:
+        """The client reads slower than we write: read no more requests until it catches up."""
         self._paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._paused = False
         self._wake_writers()
+        self._next()
 
     # httptools callbacks ------------------------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_deadline = self._loop.time() + HEAD_SECONDS
         self._target = b""
         self._headers = {}
         self._header_bytes = 0
@@ -190,16 +216,20 @@ class Connection(asyncio.Protocol):
             self._fail(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            return  # a chunked body's trailer fields: never taken for header fields (RFC 9110 §6.5)
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             self._fail(431, "Request Header Fields Too Large")
         self._headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._server.max_body:
             self._fail(413, self._server.too_large)
-        if self._headers.get(b"expect", b"").lower() == b"100-continue":
+        expects = self._headers.get(b"expect", b"").lower() == b"100-continue"
+        if expects and self._parser.get_http_version() == "1.1" and self._current is None and not self._waiting:
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 §10.1.1: the body is wanted
 
     def on_body(self, body: bytes) -> None:
@@ -217,13 +247,12 @@ class Connection(asyncio.Protocol):
             body=b"".join(self._body),
             local=self._local,
             keep_alive=self._parser.should_keep_alive() and not self._server.closing,
+            http_10=self._parser.get_http_version() == "1.0",
         )
-        if self._current is None:
-            self._dispatch(request)
-        else:
-            self._waiting.append(request)
-            if self._transport is not None:
-                self._transport.pause_reading()  # one request ahead is enough
+        if len(self._waiting) >= MAX_PIPELINED:
+            self._fail(429, "Too Many Requests: too many pipelined requests on one connection")
+        self._waiting.append(request)
+        self._next()
 
     def _fail(self, status: int, message: str) -> None:
         self._refusal = _Refused(status, message)
@@ -231,8 +260,30 @@ class Connection(asyncio.Protocol):
 
     # Requests and responses ---------------------------------------------------------------------------------------
 
+    def _next(self) -> None:
+        """Answer the waiting requests in order, one at a time, while the client keeps reading (a loop, so that
+        requests answered at once do not nest). Reading pauses while requests wait or the client lags."""
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._current is None and self._waiting and not self._paused and not self._discarding:
+                self._dispatch(self._waiting.popleft())
+        finally:
+            self._dispatching = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._discarding:
+            return
+        if self._paused or self._waiting:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
     def _dispatch(self, request: Request) -> None:
-        exchange = self._current = Exchange(self, request.keep_alive, request.method == "HEAD")
+        exchange = self._current = Exchange(self, request.keep_alive, request.method == "HEAD", not request.http_10)
         try:
             self._server.handler(request, exchange)
         except Exception:
@@ -247,17 +298,14 @@ class Connection(asyncio.Protocol):
             return
         self._current = None
         if not exchange.keep_alive or self._server.closing:
+            self._waiting.clear()  # nothing after a request that ends the connection is answered
             self.close()
-        elif self._waiting:
-            request = self._waiting.popleft()
-            if not self._waiting and self._transport is not None:
-                self._transport.resume_reading()
-            self._dispatch(request)
-        else:
-            self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
+            return
+        self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
+        self._next()
 
     def write(self, data: bytes) -> None:
-        if self._transport is None or self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing() or self._discarding:
             return
         if not self._out:
             self._server.flush_soon(self)
@@ -265,7 +313,7 @@ class Connection(asyncio.Protocol):
 
     def flush(self) -> None:
         out, self._out = self._out, []
-        if out and self._transport is not None and not self._transport.is_closing():
+        if out and self._transport is not None and not self._transport.is_closing() and not self._eof:
             self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     async def drain(self) -> None:
@@ -284,17 +332,22 @@ class Connection(asyncio.Protocol):
         trusted. The end is graceful (RFC 9112 §9.6): the response is followed by a FIN while what the client is still
         sending is read and dropped for a while, since closing with unread data would reset the connection and the
         client could lose the response."""
-        if self._current is None or not self._current.started:
+        current, self._current = self._current, None
+        self._waiting.clear()
+        if current is None or not current.started:
             body = error_response(None, INVALID_REQUEST, refusal.message)
             head = b"HTTP/1.1 %d %b\r\n" % (refusal.status, _REASONS.get(refusal.status, b""))
             self.write(head + b"content-type: application/json\r\nconnection: close\r\n")
             self.write(b"content-length: %d\r\n\r\n%b" % (len(body), body))
-        self._discarding = True
         self.flush()
+        self._discarding = True
+        if current is not None:
+            current.lost()  # the request in progress gets no other answer: this connection is over
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         if transport.can_write_eof():
+            self._eof = True
             transport.write_eof()
         self._loop.call_later(LINGER_SECONDS, self.close)
 
@@ -335,7 +388,11 @@ class HttpServer:
     def _flush(self) -> None:
         connections, self._unflushed = self._unflushed, []
         for connection in connections:
-            connection.flush()
+            try:
+                connection.flush()
+            except Exception:  # one connection's trouble must not hold up the others' replies
+                log.exception("could not send a reply")
+                connection.abort()
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)

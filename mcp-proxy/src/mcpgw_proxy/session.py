@@ -72,7 +72,10 @@ class Outbox:
     def _wake(self) -> None:
         callback, self._callback = self._callback, None
         if callback is not None:
-            callback()
+            try:
+                callback()
+            except Exception:  # raised here, it would end the reading of the child's stdout
+                log.exception("error while answering a request")
             return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -347,8 +350,8 @@ class Session:
         self._kept_bytes -= stream.kept_bytes
         stream.history.clear()
         stream.kept_bytes = 0
-        if stream.request_id is not None:
-            self._forget_request(stream.request_id)
+        if stream.request_id is not None and self.pending.get(stream.request_id) is stream:
+            self._forget_request(stream.request_id)  # not a later request that reused the id
         if self.get_stream is stream:
             self.get_stream = None
 

@@ -117,6 +117,9 @@ class McpTransport:
 
     def _refuse(self, exchange: Exchange, exc: HttpError) -> None:
         self.metrics.errors.labels(f"http_{exc.status}").inc()
+        if exchange.started:  # a stream already under way: end it rather than leave it open
+            exchange.end()
+            return
         body = error_response(None, exc.code, exc.message, exc.data)
         exchange.reply(exc.status, body, [_JSON, *exc.headers])
 
@@ -294,8 +297,8 @@ class McpTransport:
             return
         event_id, raw, final = item
         if final:
+            session.finish(stream)  # first: the reply may start the next pipelined request, which may reuse the id
             exchange.reply(200, raw, [_JSON, *extra])
-            session.finish(stream)
             if on_response is not None:
                 on_response(raw)
             return
@@ -328,13 +331,15 @@ class McpTransport:
     ) -> bytes | None:
         """Write an SSE stream until its final event (returned) or until the connection ends (None)."""
         exchange.on_gone = outbox.close  # the client went away: the stream stops, and stays resumable
+        if exchange.gone:
+            outbox.close()
         try:
             chunk = head
             for event_id, raw, final in replay:
                 chunk += sse_event(event_id, raw)
                 if final:
-                    exchange.end(chunk)
                     session.finish(stream)
+                    exchange.end(chunk)
                     return raw
             exchange.send(chunk)
             while True:
@@ -351,8 +356,8 @@ class McpTransport:
                 if final:
                     if exchange.gone:  # gone before the end was written: it stays resumable
                         return None
-                    exchange.end(sse_event(event_id, raw))
                     session.finish(stream)
+                    exchange.end(sse_event(event_id, raw))
                     return raw
                 exchange.send(sse_event(event_id, raw))
                 await exchange.drain()
