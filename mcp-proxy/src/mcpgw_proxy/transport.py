@@ -305,20 +305,13 @@ class McpTransport:
         # Something precedes the response: switch to an SSE stream for this request.
         exchange.start(200, [*_SSE_HEADERS, *extra])
         head = priming_event(stream.priming_id) + sse_event(event_id, raw)
-        self._run(self._stream_then(session, stream, outbox, exchange, head, on_response), exchange)
 
-    async def _stream_then(
-        self,
-        session: Session,
-        stream: Stream,
-        outbox: Outbox,
-        exchange: Exchange,
-        head: bytes,
-        on_response: OnResponse | None,
-    ) -> None:
-        response = await self._stream_out(session, stream, outbox, exchange, head, [])
-        if on_response is not None:
-            on_response(response)
+        async def carry_on() -> None:
+            response = await self._stream_out(session, stream, outbox, exchange, head, [])
+            if on_response is not None:
+                on_response(response)
+
+        self._run(carry_on(), exchange)
 
     async def _stream_out(
         self,
