@@ -271,6 +271,7 @@ async def test_delete_ends_the_session(echo_proxy: ProxyProcess, client: httpx2.
     pid = int(text_of(await call(client, echo_proxy.url, session, "pid")))
     response = await client.delete(echo_proxy.url, headers=headers(session=session))
     assert (response.status_code, response.content) == (204, b"")
+    assert "content-length" not in response.headers  # RFC 9110 §8.6
     after = await client.post(echo_proxy.url, json=tool_call(1, "pid"), headers=headers(session=session))
     assert after.status_code == 404
     assert pid not in {p.pid for p in echo_proxy.children()}

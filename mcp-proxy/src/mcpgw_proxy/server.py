@@ -76,8 +76,11 @@ class Exchange:
         if self.started or self.gone:
             return
         self.started = self.done = True
-        head = self._head(status, headers) + b"content-length: %d\r\n\r\n" % len(body)
-        self._conn.write(head if self.head_only else head + body)
+        if status == 204:  # no content, and no Content-Length either (RFC 9110 §8.6)
+            self._conn.write(self._head(status, headers) + b"\r\n")
+        else:
+            head = self._head(status, headers) + b"content-length: %d\r\n\r\n" % len(body)
+            self._conn.write(head if self.head_only else head + body)
         self._conn.finished(self)
 
     def start(self, status: int, headers: Headers) -> None:
