@@ -10,7 +10,7 @@ from mcpgw_proxy.config import ProxySettings
 from mcpgw_proxy.environment import EnvironmentBuilder, PlainEnvironment, looks_like_reference
 from mcpgw_proxy.manager import SessionManager
 from mcpgw_proxy.metrics import Metrics
-from mcpgw_proxy.server import Exchange, Request
+from mcpgw_proxy.server import JSON, Exchange, Request
 from mcpgw_proxy.transport import McpTransport
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from mcpgw_proxy.vault.settings import ResolverSettings
 
 log = logging.getLogger("mcpgw_proxy")
-
-_JSON = (b"content-type", b"application/json")
 
 
 class ProxyApp:
@@ -53,13 +51,13 @@ class ProxyApp:
         if path == self.settings.path or path == self.settings.path + "/":
             self.transport.handle(request, exchange)
         elif path in ("/health", "/metrics") and request.method != "GET":
-            exchange.reply(405, json.dumps({"error": "method_not_allowed"}).encode(), [_JSON, (b"allow", b"GET")])
+            exchange.reply(405, json.dumps({"error": "method_not_allowed"}).encode(), [JSON, (b"allow", b"GET")])
         elif path == "/health":
             self._health(exchange)
         elif path == "/metrics":
             exchange.reply(200, self.metrics.render(), [(b"content-type", self.metrics.content_type.encode())])
         else:
-            exchange.reply(404, json.dumps({"error": "not_found"}).encode(), [_JSON])
+            exchange.reply(404, json.dumps({"error": "not_found"}).encode(), [JSON])
 
     async def start(self) -> None:
         await self.manager.start()
@@ -89,4 +87,4 @@ class ProxyApp:
             vault = self.secrets.health()
             body["vault"] = vault
             body["status"] = vault["status"]  # "degraded": running children are fine, new ones may get stale values
-        exchange.reply(200, json.dumps(body).encode(), [_JSON, (b"cache-control", b"no-store")])
+        exchange.reply(200, json.dumps(body).encode(), [JSON, (b"cache-control", b"no-store")])

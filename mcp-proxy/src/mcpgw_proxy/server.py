@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import httptools
 
-from mcpgw_proxy.jsonrpc import INVALID_REQUEST, error_response
+from mcpgw_proxy.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, error_response
 
 log = logging.getLogger("mcpgw_proxy.server")
 
@@ -43,7 +43,16 @@ HEAD_SECONDS = 30.0  # a request's line and header fields must all arrive within
 MAX_PIPELINED = 32  # requests read ahead of the one being answered, on one connection
 MAX_CONNECTIONS = 4096  # more are answered 503 and closed
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
-_JSON = (b"content-type", b"application/json")
+JSON = (b"content-type", b"application/json")
+
+
+def _head(status: int, headers: Headers, keep_alive: bool) -> bytes:
+    """The status line and header fields of a response, without the blank line that ends them."""
+    lines = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b""))]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+    if not keep_alive:
+        lines.append(b"connection: close\r\n")
+    return b"".join(lines)
 
 
 @dataclass(slots=True)
@@ -77,9 +86,9 @@ class Exchange:
             return
         self.started = self.done = True
         if status == 204:  # no content, and no Content-Length either (RFC 9110 §8.6)
-            self._conn.write(self._head(status, headers) + b"\r\n")
+            self._conn.write(_head(status, headers, self.keep_alive) + b"\r\n")
         else:
-            head = self._head(status, headers) + b"content-length: %d\r\n\r\n" % len(body)
+            head = _head(status, headers, self.keep_alive) + b"content-length: %d\r\n\r\n" % len(body)
             self._conn.write(head if self.head_only else head + body)
         self._conn.finished(self)
 
@@ -91,7 +100,7 @@ class Exchange:
         if not self.chunked:
             self.keep_alive = False
         coding = b"transfer-encoding: chunked\r\n\r\n" if self.chunked else b"\r\n"
-        self._conn.write(self._head(status, headers) + coding)
+        self._conn.write(_head(status, headers, self.keep_alive) + coding)
 
     def send(self, data: bytes) -> None:
         if data and self.started and not self.done and not self.gone:
@@ -117,12 +126,13 @@ class Exchange:
             if self.on_gone is not None:
                 self.on_gone()
 
-    def _head(self, status: int, headers: Headers) -> bytes:
-        lines = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b""))]
-        lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
-        if not self.keep_alive:
-            lines.append(b"connection: close\r\n")
-        return b"".join(lines)
+    def fail(self) -> None:
+        """The application failed while answering: a 500 if nothing was written yet, else the connection ends (a
+        response cut short must not look complete)."""
+        if not self.started:
+            self.reply(500, error_response(None, INTERNAL_ERROR, "Internal Server Error"), [JSON])
+        elif not self.done and not self.gone:
+            self._conn.abort()
 
 
 class _Refused(Exception):
@@ -291,10 +301,7 @@ class Connection(asyncio.Protocol):
             self._server.handler(request, exchange)
         except Exception:
             log.exception("error while answering a request")
-            if not exchange.started:
-                exchange.reply(500, error_response(None, INVALID_REQUEST, "Internal Server Error"), [_JSON])
-            elif self._transport is not None:
-                self._transport.close()
+            exchange.fail()
 
     def finished(self, exchange: Exchange) -> None:
         if exchange is not self._current:
@@ -339,9 +346,8 @@ class Connection(asyncio.Protocol):
         self._waiting.clear()
         if current is None or not current.started:
             body = error_response(None, INVALID_REQUEST, refusal.message)
-            head = b"HTTP/1.1 %d %b\r\n" % (refusal.status, _REASONS.get(refusal.status, b""))
-            self.write(head + b"content-type: application/json\r\nconnection: close\r\n")
-            self.write(b"content-length: %d\r\n\r\n%b" % (len(body), body))
+            head = _head(refusal.status, [JSON, (b"content-length", b"%d" % len(body))], keep_alive=False)
+            self.write(head + b"\r\n" + body)
         self.flush()
         self._discarding = True
         if current is not None:

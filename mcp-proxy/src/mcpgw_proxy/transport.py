@@ -33,7 +33,7 @@ from mcpgw_proxy.jsonrpc import (
 )
 from mcpgw_proxy.manager import SessionLimit, SessionManager, ShuttingDown
 from mcpgw_proxy.metrics import Metrics
-from mcpgw_proxy.server import Exchange, Request
+from mcpgw_proxy.server import JSON, Exchange, Request
 from mcpgw_proxy.session import Item, Outbox, ResumeError, Session, Stream
 
 Headers = list[tuple[bytes, bytes]]
@@ -41,7 +41,6 @@ OnResponse = Callable[[bytes | None], None]
 
 log = logging.getLogger("mcpgw_proxy.transport")
 
-_JSON = (b"content-type", b"application/json")
 _SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -121,7 +120,7 @@ class McpTransport:
             exchange.end()
             return
         body = error_response(None, exc.code, exc.message, exc.data)
-        exchange.reply(exc.status, body, [_JSON, *exc.headers])
+        exchange.reply(exc.status, body, [JSON, *exc.headers])
 
     def _run(self, work: Coroutine[Any, Any, None], exchange: Exchange) -> None:
         """Carry on in a task: what waits for a child to start, for a stream's events, or for a session to end."""
@@ -136,7 +135,8 @@ class McpTransport:
             self._refuse(exchange, exc)
         except Exception:
             log.exception("error while answering a request")
-            self._refuse(exchange, HttpError(500, "Internal Server Error", INTERNAL_ERROR))
+            self.metrics.errors.labels("http_500").inc()
+            exchange.fail()
 
     # Checks -------------------------------------------------------------------------------------------------------
 
@@ -298,7 +298,7 @@ class McpTransport:
         event_id, raw, final = item
         if final:
             session.finish(stream)  # first: the reply may start the next pipelined request, which may reuse the id
-            exchange.reply(200, raw, [_JSON, *extra])
+            exchange.reply(200, raw, [JSON, *extra])
             if on_response is not None:
                 on_response(raw)
             return
