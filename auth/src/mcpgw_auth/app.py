@@ -7,20 +7,27 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from types import ModuleType
 
 from fastapi import FastAPI
 
-from mcpgw_auth.gateway import Gateway
-from mcpgw_auth.grants import Grants
-from mcpgw_auth.idp.base import IdentityProvider
+from mcpgw_auth.idp.allowlist import Allowlist
+from mcpgw_auth.idp.base import IdentityProvider, UpstreamTokens
 from mcpgw_auth.idp.dev import DevIdentityProvider
-from mcpgw_auth.idp.github import GitHubIdentityProvider
-from mcpgw_auth.keys import ensure_keys
+from mcpgw_auth.idp.github import GitHubConfig, GitHubIdentityProvider
+from mcpgw_auth.keys import KeyManager, ensure_keys
+from mcpgw_auth.sealing import decode_key
+from mcpgw_auth.service.accounts import Accounts
+from mcpgw_auth.service.authorization import Authorizations
+from mcpgw_auth.service.clients import Clients
+from mcpgw_auth.service.health import Health
+from mcpgw_auth.service.revocations import Revocations
+from mcpgw_auth.service.sessions import Sessions
+from mcpgw_auth.service.tokens import Tokens
+from mcpgw_auth.service.upstream import StoredUpstreamTokens
+from mcpgw_auth.service.verification import AccessTokenVerifier, RevocationList
 from mcpgw_auth.settings import Settings
 from mcpgw_auth.store import Store
-from mcpgw_auth.store.memory import MemoryStore
-from mcpgw_auth.store.redis import RedisStore
-from mcpgw_auth.verification import AccessTokenVerifier, KeyManager, RevocationList, follow_revocations
 from mcpgw_auth.web import (
     account,
     as_metadata,
@@ -30,42 +37,54 @@ from mcpgw_auth.web import (
     health,
     introspect,
     jwks,
+    login_dev,
+    login_github,
     manage,
     prm,
     register,
     revoke,
     token,
 )
+from mcpgw_auth.web.browser import Browser
 from mcpgw_auth.web.middleware import Middleware
 from mcpgw_auth.web.pages import Pages
 from mcpgw_auth.web.verify import Receive, Scope, Send, VerifyEndpoint
+from mcpgw_auth.wiring import open_store
 
 log = logging.getLogger("mcpgw_auth")
 
-
-def build_store(settings: Settings) -> Store:
-    if settings.redis_url is not None:
-        return RedisStore.from_url(settings.redis_url.get_secret_value())
-    log.warning(
-        "AUTH_REDIS_URL is not set: all state is kept in this process's memory and lost on restart. "
-        "Use this only for local development."
-    )
-    return MemoryStore()
+_ROUTERS = (as_metadata, prm, jwks, health, register, manage, authorize, consent, token, revoke, introspect, account)
 
 
-def build_identity_provider(settings: Settings, store: Store, clock: Callable[[], float]) -> IdentityProvider:
+def build_identity_provider(
+    settings: Settings, tokens: UpstreamTokens, clock: Callable[[], float]
+) -> tuple[IdentityProvider, ModuleType]:
+    """The configured provider and the web module holding its login routes."""
     match settings.identity_provider:
         case "dev":
-            return DevIdentityProvider(settings)
+            return DevIdentityProvider(settings.issuer), login_dev
         case "github":
-            return GitHubIdentityProvider(settings, store, clock)
+            secret, key = settings.github_client_secret, settings.token_encryption_key
+            if not settings.github_client_id or secret is None:
+                raise RuntimeError("the GitHub login needs AUTH_GITHUB_CLIENT_ID and AUTH_GITHUB_CLIENT_SECRET")
+            config = GitHubConfig(
+                client_id=settings.github_client_id,
+                client_secret=secret.get_secret_value(),
+                web_url=settings.github_base_url,
+                api_url=settings.github_api_url,
+                issuer=settings.issuer,
+                timeout=settings.github_timeout,
+                allowlist=Allowlist.parse(settings.allowlist, settings.allow_all_users),
+                token_key=decode_key(key.get_secret_value()) if key is not None else None,
+                membership_cache_ttl=settings.membership_cache_ttl,
+            )
+            return GitHubIdentityProvider(config, tokens, clock), login_github
 
 
 class AuthApp:
     """The auth service: `/verify` answered directly, everything else by the FastAPI app."""
 
-    def __init__(self, gateway: Gateway, verify: VerifyEndpoint, app: Middleware) -> None:
-        self.gateway = gateway
+    def __init__(self, verify: VerifyEndpoint, app: Middleware) -> None:
         self._verify = verify
         self._app = app
 
@@ -79,28 +98,19 @@ class AuthApp:
 def create_app(settings: Settings, store: Store | None = None, clock: Callable[[], float] = time.time) -> AuthApp:
     ensure_keys(settings.key_dir)
     keys = KeyManager(settings.key_dir, settings.access_token_ttl)
-    store = store or build_store(settings)
-    revocations = RevocationList()
-    idp = build_identity_provider(settings, store, clock)
-    gateway = Gateway(
-        settings=settings,
-        store=store,
-        keys=keys,
-        revocations=revocations,
-        verifier=AccessTokenVerifier(settings.issuer, keys, revocations, settings.verify_cache_size),
-        grants=Grants(settings, store, keys, revocations, clock, idp.access_policy),
-        idp=idp,
-        pages=Pages(),
-        clock=clock,
-    )
+    store = store or open_store(settings)
+    revoked = RevocationList()
+    revocations = Revocations(store, revoked, settings.access_token_ttl)
+    verifier = AccessTokenVerifier(settings.issuer, keys, revoked, settings.verify_cache_size)
+    upstream = StoredUpstreamTokens(store, settings.refresh_token_ttl)
+    idp, login = build_identity_provider(settings, upstream, clock)
+    sessions = Sessions(settings, store)
+    pages = Pages()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ready = asyncio.Event()
-        block_ms = int(settings.revocation_sync_interval * 1000)
-        follower = asyncio.create_task(
-            follow_revocations(store, revocations, clock, settings.access_token_ttl, ready, block_ms)
-        )
+        follower = asyncio.create_task(revocations.follow(clock, ready, int(settings.revocation_sync_interval * 1000)))
         key_watch = asyncio.create_task(_watch_keys(keys))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), timeout=5)
@@ -113,25 +123,21 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
             await store.close()
 
     api = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    api.state.gateway = gateway
-    for module in (
-        as_metadata,
-        prm,
-        jwks,
-        health,
-        register,
-        manage,
-        authorize,
-        consent,
-        token,
-        revoke,
-        introspect,
-        account,
-    ):
+    state = api.state
+    state.settings, state.pages, state.keys, state.clock, state.idp = settings, pages, keys, clock, idp
+    state.sessions = sessions
+    state.browser = Browser(
+        sessions, secure=settings.secure_cookies, cookie_ttl=settings.session_ttl, login_path=login.LOGIN_PATH
+    )
+    state.health = Health(store)
+    state.clients = Clients(settings, store, revocations)
+    state.authorizations = Authorizations(settings, store)
+    state.tokens = Tokens(settings, store, keys, verifier, revocations, idp.access_policy, clock)
+    state.accounts = Accounts(store, revocations)
+    for module in (*_ROUTERS, login):
         api.include_router(module.router)
-    api.include_router(gateway.idp.router())
-    errors.install(api)
-    return AuthApp(gateway, VerifyEndpoint(gateway), Middleware(api, settings.max_body_bytes))
+    errors.install(api, pages, settings.issuer)
+    return AuthApp(VerifyEndpoint(settings, verifier, clock), Middleware(api, settings.max_body_bytes))
 
 
 async def _watch_keys(keys: KeyManager) -> None:

@@ -6,22 +6,11 @@ import gc
 import sys
 
 import typer
-from pydantic import ValidationError
 
 from mcpgw_auth import admin, logs
-from mcpgw_auth.settings import Settings
+from mcpgw_auth.admin import load_settings
 
 cli = typer.Typer(help="MCP OAuth Gateway authorization server.", no_args_is_help=True, add_completion=False)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()  # read from AUTH_* environment variables
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]) or "settings"
-            typer.echo(f"configuration error: AUTH_{field.upper()}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -31,7 +20,7 @@ def serve(host: str = "127.0.0.1", port: int = 9000) -> None:
 
     from mcpgw_auth.app import create_app
 
-    settings = _settings()
+    settings = load_settings()
     logs.configure(settings.log_level)
     try:
         app = create_app(settings)
@@ -60,12 +49,15 @@ def rotate_keys() -> None:
     """Publish a new signing key and sign with it; old public keys stay in JWKS until their tokens expire."""
     from mcpgw_auth.keys import rotate_keys as rotate
 
-    settings = _settings()
+    settings = load_settings()
     kid = rotate(settings.key_dir, settings.access_token_ttl)
     typer.echo(f"new signing key {kid} is active; running replicas pick it up within 5 s")
 
 
-admin.register(cli, _settings)
+cli.add_typer(admin.clients_cli, name="clients")
+cli.add_typer(admin.users_cli, name="users")
+cli.add_typer(admin.tokens_cli, name="tokens")
+cli.command("counts")(admin.counts)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import time
@@ -18,6 +19,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+log = logging.getLogger("mcpgw_auth.keys")
 
 _MANIFEST = "keys.json"
 
@@ -132,3 +135,28 @@ def load_keys(key_dir: Path, token_ttl: int, now: int | None = None) -> KeySet:
         jwk = RSAAlgorithm.to_jwk(pub, as_dict=True)
         jwks_keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})  # RFC 7517 §4
     return KeySet(newest.kid, private[newest.kid], public, {"keys": jwks_keys})
+
+
+class KeyManager:
+    """The current key set; re-read when the manifest changes (a rotation on another replica)."""
+
+    def __init__(self, key_dir: Path, token_ttl: int) -> None:
+        self._dir = key_dir
+        self._ttl = token_ttl
+        self._stamp = manifest_stamp(key_dir)
+        self.keys: KeySet = load_keys(key_dir, token_ttl)
+        self._checked = time.monotonic()
+
+    def refresh(self, min_interval: float = 1.0) -> bool:
+        """Reload if the manifest changed; checks the disk at most once per `min_interval` seconds."""
+        now = time.monotonic()
+        if now - self._checked < min_interval:
+            return False
+        self._checked = now
+        stamp = manifest_stamp(self._dir)
+        if stamp == self._stamp:
+            return False
+        self.keys = load_keys(self._dir, self._ttl)
+        self._stamp = stamp
+        log.info("signing keys reloaded", extra={"active_kid": self.keys.active_kid})
+        return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,31 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcpgw_auth.idp.allowlist import Allowlist
+from mcpgw_auth.oauth.urls import is_loopback_host, normalize_url
 from mcpgw_auth.sealing import decode_key
-
-
-def normalize_url(url: str) -> str:
-    """Canonical form of a resource or issuer URL: lowercase scheme and host, no trailing slash, no fragment."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an absolute http(s) URL: {url!r}")
-    if parts.fragment or parts.query:
-        raise ValueError(f"URL must not carry a query or fragment: {url!r}")
-    netloc = parts.hostname.lower()
-    if ":" in netloc:
-        netloc = f"[{netloc}]"
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
-
-
-def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _split_list(value: object) -> object:

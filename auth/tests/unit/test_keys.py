@@ -7,10 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from mcpgw_auth.keys import ensure_keys, load_keys, manifest_stamp, rotate_keys
+from mcpgw_auth.keys import KeyManager, ensure_keys, load_keys, manifest_stamp, rotate_keys
 from mcpgw_auth.oauth import tokens
 from mcpgw_auth.oauth.errors import OAuthError
-from mcpgw_auth.verification import KeyManager
 
 TTL = 3600
 T0 = 1_750_000_000

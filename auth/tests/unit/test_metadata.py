@@ -26,19 +26,26 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_the_issuer_is_exactly_the_configured_issuer_without_trailing_slash(settings: Settings) -> None:
-    assert authorization_server_metadata(settings)["issuer"] == ISSUER
+    assert authorization_server_metadata(settings.issuer, settings.scopes_supported)["issuer"] == ISSUER
 
 
 def test_only_s256_is_offered(settings: Settings) -> None:
-    assert authorization_server_metadata(settings)["code_challenge_methods_supported"] == ["S256"]
+    assert authorization_server_metadata(settings.issuer, settings.scopes_supported)[
+        "code_challenge_methods_supported"
+    ] == ["S256"]
 
 
 def test_the_iss_response_parameter_is_announced(settings: Settings) -> None:
-    assert authorization_server_metadata(settings)["authorization_response_iss_parameter_supported"] is True
+    assert (
+        authorization_server_metadata(settings.issuer, settings.scopes_supported)[
+            "authorization_response_iss_parameter_supported"
+        ]
+        is True
+    )
 
 
 def test_only_the_code_flow_is_offered(settings: Settings) -> None:
-    body = authorization_server_metadata(settings)
+    body = authorization_server_metadata(settings.issuer, settings.scopes_supported)
     assert body["response_types_supported"] == ["code"]
     assert body["grant_types_supported"] == ["authorization_code", "refresh_token"]
     assert "implicit" not in str(body)
@@ -46,7 +53,7 @@ def test_only_the_code_flow_is_offered(settings: Settings) -> None:
 
 
 def test_every_endpoint_is_under_the_issuer(settings: Settings) -> None:
-    body = authorization_server_metadata(settings)
+    body = authorization_server_metadata(settings.issuer, settings.scopes_supported)
     endpoints = {k: v for k, v in body.items() if k.endswith(("_endpoint", "_uri"))}
     assert set(endpoints) == {
         "authorization_endpoint",
@@ -62,7 +69,10 @@ def test_every_endpoint_is_under_the_issuer(settings: Settings) -> None:
 
 def test_scopes_come_from_the_settings(tmp_path: Path) -> None:
     settings = Settings(issuer=ISSUER, resources=RESOURCES, key_dir=tmp_path, scopes_supported=["mcp", "mcp:admin"])
-    assert authorization_server_metadata(settings)["scopes_supported"] == ["mcp", "mcp:admin"]
+    assert authorization_server_metadata(settings.issuer, settings.scopes_supported)["scopes_supported"] == [
+        "mcp",
+        "mcp:admin",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -101,7 +111,7 @@ def test_resource_for_prm_finds_only_configured_resources(origin: str, suffix: s
 
 
 def test_protected_resource_metadata_names_the_resource_and_the_issuer(settings: Settings) -> None:
-    body = protected_resource_metadata(ECHO, settings)
+    body = protected_resource_metadata(ECHO, settings.issuer, settings.scopes_supported)
     assert body["resource"] == ECHO
     assert body["authorization_servers"] == [ISSUER]
     assert body["bearer_methods_supported"] == ["header"]

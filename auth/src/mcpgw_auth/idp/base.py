@@ -1,11 +1,9 @@
-"""The identity-provider interface: a provider owns its login routes, hands back an Identity, and says whether a
-user may still hold grants when a refresh token is used."""
+"""The identity-provider interface: a provider turns a sign-in into an Identity, and says whether a user may still
+hold grants when a refresh token is used. Providers know no HTTP framework; their routes live in web/login_*.py."""
 
 from __future__ import annotations
 
 from typing import Protocol
-
-from fastapi import APIRouter
 
 from mcpgw_auth.records import Identity
 
@@ -27,19 +25,20 @@ class AllowEveryone:
         return True
 
 
+class UpstreamTokens(Protocol):
+    """Where a provider keeps a user's upstream token, already sealed, between sign-in and later re-checks."""
+
+    async def load(self, subject: str) -> str | None: ...
+
+    async def keep(self, subject: str, sealed: str) -> None: ...
+
+    async def drop(self, subject: str) -> None: ...
+
+
 class IdentityProvider(Protocol):
     name: str
 
     @property
     def access_policy(self) -> AccessPolicy:
         """Asked at every refresh whether the grant's user may still hold grants."""
-        ...
-
-    def router(self) -> APIRouter:
-        """The provider's own pages and callbacks (mounted at the issuer root)."""
-        ...
-
-    def login_url(self, request_id: str | None) -> str:
-        """Where a browser without a session goes to sign in (a path on the issuer): to continue the pending
-        authorization request `request_id`, or, when it is None, to reach the account page."""
         ...

@@ -7,11 +7,10 @@ import logging
 from collections.abc import Callable
 
 from mcpgw_auth.idp.allowlist import Allowlist
-from mcpgw_auth.idp.base import AccessCheckUnavailable
+from mcpgw_auth.idp.base import AccessCheckUnavailable, UpstreamTokens
 from mcpgw_auth.idp.github_api import GitHubEndpoints, UpstreamError, github_session
 from mcpgw_auth.records import Identity
 from mcpgw_auth.sealing import TokenSealer
-from mcpgw_auth.store import Store
 
 log = logging.getLogger("mcpgw_auth.github")
 
@@ -24,17 +23,15 @@ class GitHubAccessPolicy:
         self,
         allowlist: Allowlist,
         endpoints: GitHubEndpoints,
-        store: Store,
+        tokens: UpstreamTokens,
         sealer: TokenSealer | None,
-        token_ttl: int,
         cache_ttl: int,
         clock: Callable[[], float],
     ) -> None:
         self._allowlist = allowlist
         self._endpoints = endpoints
-        self._store = store
+        self._tokens = tokens
         self._sealer = sealer
-        self._token_ttl = token_ttl
         self._cache_ttl = cache_ttl
         self._clock = clock
         self._cache: dict[str, tuple[bool, float]] = {}  # subject -> (allowed, until)
@@ -49,7 +46,7 @@ class GitHubAccessPolicy:
             and not self._allowlist.allows_login(identity.username)
         ):
             sealed = self._sealer.seal(access_token, subject)
-            await self._store.save_upstream_token(subject, sealed, self._token_ttl)
+            await self._tokens.keep(subject, sealed)
             self._cache.pop(subject, None)
 
     async def recheck(self, identity: Identity) -> bool:
@@ -71,7 +68,7 @@ class GitHubAccessPolicy:
 
     async def _ask_github(self, identity: Identity) -> bool:
         assert self._sealer is not None
-        sealed = await self._store.get_upstream_token(identity.subject)
+        sealed = await self._tokens.load(identity.subject)
         token = None if sealed is None else self._sealer.open(sealed, identity.subject)
         if sealed is None or token is None:
             return False  # no token kept (expired, or sealed with another key): a new sign-in is needed
@@ -80,12 +77,12 @@ class GitHubAccessPolicy:
                 allowed = await self._allowlist.allows(identity.username, github)
         except UpstreamError as exc:
             if exc.failure == "bad_credentials":  # the user revoked the app, or GitHub revoked the token
-                await self._store.delete_upstream_token(identity.subject)
+                await self._tokens.drop(identity.subject)
                 return False
             log.warning("membership re-check failed", extra={"reason": exc.failure})
             raise AccessCheckUnavailable(exc.detail) from None
         if allowed:
-            await self._store.save_upstream_token(identity.subject, sealed, self._token_ttl)  # kept while in use
+            await self._tokens.keep(identity.subject, sealed)  # kept while in use
         else:
-            await self._store.delete_upstream_token(identity.subject)
+            await self._tokens.drop(identity.subject)
         return allowed

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from mcpgw_auth.oauth import pkce
 from mcpgw_auth.oauth.errors import OAuthError, UserFacingError
 from mcpgw_auth.oauth.redirects import redirect_uri_matches, with_params
+from mcpgw_auth.oauth.urls import normalize_url
 from mcpgw_auth.records import AuthRequest, Client
-from mcpgw_auth.settings import normalize_url
 
 _SINGLE = (
     "response_type",

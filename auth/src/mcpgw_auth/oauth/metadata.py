@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcpgw_auth.settings import Settings
-
 PRM_WELL_KNOWN = "/.well-known/oauth-protected-resource"
 AS_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
-def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
-    issuer = settings.issuer
+def authorization_server_metadata(issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
     methods = ["none", "client_secret_basic", "client_secret_post"]
     return {
         "issuer": issuer,  # RFC 8414 §3.3: identical to the URL the document is derived from
@@ -22,7 +19,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/jwks",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
-        "scopes_supported": settings.scopes_supported,
+        "scopes_supported": scopes_supported,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -53,11 +50,11 @@ def resource_for_prm(origin: str, suffix: str, resources: list[str]) -> str | No
     return on_host[0] if len(on_host) == 1 else None
 
 
-def protected_resource_metadata(resource: str, settings: Settings) -> dict[str, Any]:
+def protected_resource_metadata(resource: str, issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
     return {
         "resource": resource,  # RFC 9728 §3.3: identical to the resource the client connects to
-        "authorization_servers": [settings.issuer],
-        "scopes_supported": settings.scopes_supported,
+        "authorization_servers": [issuer],
+        "scopes_supported": scopes_supported,
         "bearer_methods_supported": ["header"],  # tokens only in the Authorization header (RFC 6750 §2.1)
         "resource_signing_alg_values_supported": ["RS256"],
     }

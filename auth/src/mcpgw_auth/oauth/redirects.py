@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from mcpgw_auth.settings import is_loopback_host
+from mcpgw_auth.oauth.urls import is_loopback_host
 
 
 def redirect_uri_problem(uri: str, extra_schemes: frozenset[str]) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mcpgw_auth.oauth.errors import OAuthError
-from mcpgw_auth.settings import normalize_url
+from mcpgw_auth.oauth.urls import normalize_url
 
 
 @dataclass(frozen=True)

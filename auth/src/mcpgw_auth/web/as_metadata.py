@@ -6,12 +6,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from mcpgw_auth.oauth.metadata import AS_WELL_KNOWN, authorization_server_metadata
-from mcpgw_auth.web.deps import GatewayDep
+from mcpgw_auth.web.deps import SettingsDep
 
 router = APIRouter()
 
 
 @router.get(AS_WELL_KNOWN)
-async def as_metadata(gateway: GatewayDep) -> JSONResponse:
-    body = authorization_server_metadata(gateway.settings)
+async def as_metadata(settings: SettingsDep) -> JSONResponse:
+    body = authorization_server_metadata(settings.issuer, settings.scopes_supported)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

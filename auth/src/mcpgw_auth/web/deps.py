@@ -1,24 +1,39 @@
-"""FastAPI dependencies as named Annotated aliases, so handler signatures read like prose."""
+"""FastAPI dependencies as named Annotated aliases, so handler signatures read like prose. Each names one part the
+app was built with (app.py puts them on `app.state`); a handler asks only for the parts it uses."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from mcpgw_auth.gateway import Gateway
+from mcpgw_auth.idp.dev import DevIdentityProvider
+from mcpgw_auth.idp.github import GitHubIdentityProvider
+from mcpgw_auth.keys import KeyManager
 from mcpgw_auth.oauth import client_auth
 from mcpgw_auth.records import Client
+from mcpgw_auth.service.accounts import Accounts
+from mcpgw_auth.service.authorization import Authorizations
+from mcpgw_auth.service.clients import Clients
+from mcpgw_auth.service.health import Health
+from mcpgw_auth.service.sessions import Sessions
+from mcpgw_auth.service.tokens import Tokens
+from mcpgw_auth.settings import Settings
+from mcpgw_auth.web.browser import Browser
 from mcpgw_auth.web.forms import FormData, query_params, read_form
+from mcpgw_auth.web.pages import Pages
 
 
-async def _gateway_dep(request: Request) -> Gateway:
-    return _gateway(request)
+def _part(name: str) -> Any:
+    # Async dependencies run on the event loop; plain `def` ones would each cost a worker-thread hop.
+    async def part(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(part)
 
 
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
+async def _now(request: Request) -> int:
+    return int(request.app.state.clock())
 
 
 async def _form(request: Request) -> FormData:
@@ -31,14 +46,23 @@ async def _query(request: Request) -> FormData:
 
 async def _authenticated_client(request: Request, form: Annotated[FormData, Depends(_form)]) -> Client:
     """RFC 6749 §2.3 client authentication, shared by /token, /revoke and /introspect."""
-    gateway = _gateway(request)
-    creds = client_auth.credentials(request.headers.get("authorization"), form)
-    client = await gateway.store.get_client(creds.client_id) if len(creds.client_id) <= 128 else None
-    return client_auth.authenticate(client, creds)
+    clients: Clients = request.app.state.clients
+    return await clients.authenticate(client_auth.credentials(request.headers.get("authorization"), form))
 
 
-# Async dependencies run on the event loop; plain `def` ones would each cost a worker-thread hop.
-GatewayDep = Annotated[Gateway, Depends(_gateway_dep)]
+SettingsDep = Annotated[Settings, _part("settings")]
+PagesDep = Annotated[Pages, _part("pages")]
+BrowserDep = Annotated[Browser, _part("browser")]
+SessionsDep = Annotated[Sessions, _part("sessions")]
+KeysDep = Annotated[KeyManager, _part("keys")]
+HealthDep = Annotated[Health, _part("health")]
+ClientsDep = Annotated[Clients, _part("clients")]
+AuthorizationsDep = Annotated[Authorizations, _part("authorizations")]
+TokensDep = Annotated[Tokens, _part("tokens")]
+AccountsDep = Annotated[Accounts, _part("accounts")]
+DevLoginDep = Annotated[DevIdentityProvider, _part("idp")]
+GitHubLoginDep = Annotated[GitHubIdentityProvider, _part("idp")]
+Now = Annotated[int, Depends(_now)]
 Form = Annotated[FormData, Depends(_form)]
 Query = Annotated[FormData, Depends(_query)]
 AuthenticatedClient = Annotated[Client, Depends(_authenticated_client)]

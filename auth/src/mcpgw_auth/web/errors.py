@@ -20,15 +20,17 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 def oauth_error_response(exc: OAuthError) -> JSONResponse:
     headers = dict(NO_STORE)
-    if isinstance(exc, InvalidClient) and exc.basic_attempted:
-        headers["WWW-Authenticate"] = 'Basic realm="mcp-gateway"'  # RFC 6749 §5.2
+    if isinstance(exc, InvalidClient):
+        if exc.basic_attempted:
+            headers["WWW-Authenticate"] = 'Basic realm="mcp-gateway"'  # RFC 6749 §5.2
+    elif exc.status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'  # RFC 6750 §3 (RFC 7592 §3)
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, pages: Pages, issuer: str) -> None:
     async def on_authorization_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AuthorizationError)
-        issuer = request.app.state.gateway.settings.issuer
         return RedirectResponse(error_redirect(exc.redirect_uri, exc, exc.state, issuer), status_code=302)
 
     async def on_oauth_error(request: Request, exc: Exception) -> Response:
@@ -37,7 +39,6 @@ def install(app: FastAPI) -> None:
 
     async def on_user_facing(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UserFacingError)
-        pages: Pages = request.app.state.gateway.pages
         return pages.render("error.html", status=exc.status, title=exc.title, detail=exc.detail)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

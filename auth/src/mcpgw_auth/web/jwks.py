@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from mcpgw_auth.web.deps import GatewayDep
+from mcpgw_auth.web.deps import KeysDep
 
 router = APIRouter()
 
 
 @router.get("/jwks")
 @router.get("/.well-known/jwks.json")
-async def jwks(gateway: GatewayDep) -> JSONResponse:
-    gateway.keys.refresh()
-    return JSONResponse(gateway.keys.keys.jwks, headers={"Cache-Control": "public, max-age=60"})
+async def jwks(keys: KeysDep) -> JSONResponse:
+    keys.refresh()
+    return JSONResponse(keys.keys.jwks, headers={"Cache-Control": "public, max-age=60"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 
@@ -15,6 +15,11 @@ def form_target(redirect_uri: str) -> str:
     if parts.scheme in ("http", "https"):
         return f"{parts.scheme}://{parts.netloc}"
     return f"{parts.scheme}:"
+
+
+def see_other(location: str, status: int = 303) -> RedirectResponse:
+    """A redirect that no cache keeps (each one carries a single-use request or a decision)."""
+    return RedirectResponse(location, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 class Pages:

@@ -10,9 +10,10 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mcpgw_auth.gateway import Gateway
 from mcpgw_auth.oauth.errors import OAuthError
 from mcpgw_auth.oauth.metadata import prm_url
+from mcpgw_auth.service.verification import AccessTokenVerifier
+from mcpgw_auth.settings import Settings
 from mcpgw_auth.web.origin import origin_from
 
 Scope = MutableMapping[str, Any]
@@ -29,9 +30,9 @@ def _quote(value: str) -> str:
 
 
 class VerifyEndpoint:
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-        settings = gateway.settings
+    def __init__(self, settings: Settings, verifier: AccessTokenVerifier, clock: Callable[[], float]) -> None:
+        self._verifier = verifier
+        self._clock = clock
         by_origin: dict[str, list[tuple[str, str]]] = {}
         for resource in settings.resources:
             origin, _, path = resource.partition("://")[2].partition("/")
@@ -85,7 +86,7 @@ class VerifyEndpoint:
             return await _respond(send, 401, headers, body)
         token = auth[7:].strip().decode("latin-1")
         try:
-            claims = self._gateway.verifier.verify(token, self._gateway.now())
+            claims = self._verifier.verify(token, int(self._clock()))
             if resource not in claims.audience:  # RFC 8707 §2 / MCP: the audience must be this resource
                 raise OAuthError("invalid_token", "the token was issued for another resource", status=401)
         except OAuthError as exc:

@@ -1,46 +1,12 @@
-"""Access token checks for the hot path: verified tokens cached in memory, revocations followed from the store."""
+"""Access token checks for the hot path: verified tokens cached in memory, checked against what is revoked."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable
-from pathlib import Path
-
-from mcpgw_auth.keys import KeySet, load_keys, manifest_stamp
+from mcpgw_auth.keys import KeyManager
 from mcpgw_auth.oauth import tokens
 from mcpgw_auth.oauth.errors import OAuthError
 from mcpgw_auth.oauth.tokens import AccessClaims
 from mcpgw_auth.records import Revocation
-from mcpgw_auth.store import Store
-
-log = logging.getLogger("mcpgw_auth.verification")
-
-
-class KeyManager:
-    """The current key set; re-read when the manifest changes (a rotation on another replica)."""
-
-    def __init__(self, key_dir: Path, token_ttl: int) -> None:
-        self._dir = key_dir
-        self._ttl = token_ttl
-        self._stamp = manifest_stamp(key_dir)
-        self.keys: KeySet = load_keys(key_dir, token_ttl)
-        self._checked = time.monotonic()
-
-    def refresh(self, min_interval: float = 1.0) -> bool:
-        """Reload if the manifest changed; checks the disk at most once per `min_interval` seconds."""
-        now = time.monotonic()
-        if now - self._checked < min_interval:
-            return False
-        self._checked = now
-        stamp = manifest_stamp(self._dir)
-        if stamp == self._stamp:
-            return False
-        self.keys = load_keys(self._dir, self._ttl)
-        self._stamp = stamp
-        log.info("signing keys reloaded", extra={"active_kid": self.keys.active_kid})
-        return True
 
 
 class RevocationList:
@@ -97,29 +63,3 @@ class AccessTokenVerifier:
         if kid is not None and kid not in self._keys.keys.public_keys:
             self._keys.refresh()  # a key rotated on another replica
         return tokens.decode(token, self._keys.keys, issuer=self._issuer, now=now)
-
-
-async def follow_revocations(
-    store: Store,
-    revocations: RevocationList,
-    clock: Callable[[], float],
-    token_ttl: int,
-    ready: asyncio.Event,
-    block_ms: int,
-) -> None:
-    """Background task: apply the revocation feed as it arrives (within a second on every replica)."""
-    cursor: str | None = None
-    last_prune = clock()
-    while True:
-        try:
-            entries, cursor = await store.read_revocations(cursor, block_ms=block_ms)
-            revocations.apply(entries)
-            ready.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # store unreachable: keep serving what we know, retry soon
-            log.warning("revocation feed unavailable: %s", type(exc).__name__)
-            await asyncio.sleep(0.5)
-        if clock() - last_prune > 60:
-            revocations.prune(int(clock()), token_ttl)
-            last_prune = clock()

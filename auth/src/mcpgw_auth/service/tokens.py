@@ -1,76 +1,55 @@
-"""Issuing, rotating and revoking grants: the protocol core's decisions applied to the store."""
+"""The token use cases: code exchange and refresh rotation (RFC 6749 §4.1.3, §6), revocation (RFC 7009) and
+introspection (RFC 7662) of a client's own tokens."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from mcpgw_auth.idp.base import AccessCheckUnavailable, AccessPolicy, AllowEveryone
+from mcpgw_auth.idp.base import AccessCheckUnavailable, AccessPolicy
+from mcpgw_auth.keys import KeyManager
 from mcpgw_auth.oauth import pkce, secrets, tokens
 from mcpgw_auth.oauth.errors import OAuthError
 from mcpgw_auth.oauth.token_request import AuthorizationCodeGrant, RefreshTokenGrant
-from mcpgw_auth.records import (
-    AuthCode,
-    Client,
-    Family,
-    Identity,
-    Redeemed,
-    Replayed,
-    Reused,
-    Revocation,
-    Rotated,
-)
+from mcpgw_auth.records import Client, Family, Identity, Redeemed, Replayed, Reused, Rotated
+from mcpgw_auth.service.revocations import Revocations
+from mcpgw_auth.service.verification import AccessTokenVerifier
 from mcpgw_auth.settings import Settings
 from mcpgw_auth.store import Store
-from mcpgw_auth.verification import KeyManager, RevocationList
 
-log = logging.getLogger("mcpgw_auth.grants")
+log = logging.getLogger("mcpgw_auth.tokens")
+
+INACTIVE: dict[str, Any] = {"active": False}
 
 
-@dataclass
-class Grants:
-    settings: Settings
-    store: Store
-    keys: KeyManager
-    revocations: RevocationList
-    clock: Callable[[], float] = time.time
-    policy: AccessPolicy = field(default_factory=AllowEveryone)
-
-    async def issue_code(
+class Tokens:
+    def __init__(
         self,
-        client: Client,
-        identity: Identity,
-        redirect_uri: str,
-        challenge: str,
-        scopes: tuple[str, ...],
-        resource: str | None,
-        now: int,
-    ) -> str:
-        code = secrets.new_secret()
-        record = AuthCode(
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            code_challenge=challenge,
-            scopes=scopes,
-            resource=resource,
-            identity=identity,
-            family_id=secrets.new_secret(16),
-            issued_at=now,
-        )
-        await self.store.save_code(secrets.digest(code), record, self.settings.code_ttl)
-        return code
+        settings: Settings,
+        store: Store,
+        keys: KeyManager,
+        verifier: AccessTokenVerifier,
+        revocations: Revocations,
+        policy: AccessPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._keys = keys
+        self._verifier = verifier
+        self._revocations = revocations
+        self._policy = policy
+        self._clock = clock
 
     async def exchange_code(self, client: Client, grant: AuthorizationCodeGrant, now: int) -> dict[str, Any]:
-        taken = await self.store.take_code(secrets.digest(grant.code), self.settings.refresh_token_ttl)
+        taken = await self._store.take_code(secrets.digest(grant.code), self._settings.refresh_token_ttl)
         match taken:
             case None:
                 raise OAuthError("invalid_grant", "the authorization code is invalid or expired")
             case Replayed(family_id=family_id):
                 # RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: a reused code revokes the tokens it produced.
-                await self.revoke_family(family_id, now)
+                await self._revocations.revoke_family(family_id, now)
                 log.warning(
                     "authorization code replayed; its grant was revoked",
                     extra={"client_id": client.client_id},
@@ -86,7 +65,7 @@ class Grants:
             raise OAuthError("invalid_grant", "PKCE verification failed")  # RFC 7636 §4.6
         if grant.resource is not None and grant.resource != (code.resource or grant.resource):
             raise OAuthError("invalid_target", "resource differs from the authorization request")  # RFC 8707 §2.2
-        if grant.resource is not None and grant.resource not in self.settings.resources:
+        if grant.resource is not None and grant.resource not in self._settings.resources:
             raise OAuthError("invalid_target", "the resource is not served by this gateway")
         family = Family(
             family_id=code.family_id,
@@ -98,17 +77,16 @@ class Grants:
         )
         # The family is kept even without a refresh token, so that a replayed code can revoke what it issued.
         first_refresh = secrets.new_secret()
-        await self.store.save_family(family, secrets.digest(first_refresh), self.settings.refresh_token_ttl)
+        await self._store.save_family(family, secrets.digest(first_refresh), self._settings.refresh_token_ttl)
         refresh = first_refresh if "refresh_token" in client.metadata.grant_types else None
-        await self.store.touch_client(client.client_id, self.settings.client_idle_ttl)
-        await self.store.record_grant_use(
-            family.identity.subject, client.client_id, now, self.settings.refresh_token_ttl
-        )
+        await self._note_use(client, family.identity, now)
         return await self._token_response(family, code.scopes, grant.resource or code.resource, refresh, now)
 
     async def refresh(self, client: Client, grant: RefreshTokenGrant, now: int) -> dict[str, Any]:
+        if "refresh_token" not in client.metadata.grant_types:
+            raise OAuthError("unauthorized_client", "the client did not register for refresh_token")
         old = secrets.digest(grant.refresh_token)
-        family = await self.store.get_refresh(old)
+        family = await self._store.get_refresh(old)
         if family is not None and family.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the refresh token was issued to another client")  # OAuth 2.1 §4.3.1
         scopes = family.scopes if family else ()
@@ -118,55 +96,118 @@ class Grants:
             scopes = grant.scopes
         resource = family.resource if family else None
         if family is not None and grant.resource is not None:
-            allowed = {family.resource} if family.resource else set(self.settings.resources)
+            allowed = {family.resource} if family.resource else set(self._settings.resources)
             if grant.resource not in allowed:
                 raise OAuthError("invalid_target", "the resource is outside this grant")  # RFC 8707 §2.2
             resource = grant.resource
         if family is not None:
             await self._recheck(family.identity, now)
         new = secrets.new_secret()
-        rotated = await self.store.rotate_refresh(old, secrets.digest(new), self.settings.refresh_token_ttl)
+        rotated = await self._store.rotate_refresh(old, secrets.digest(new), self._settings.refresh_token_ttl)
         match rotated:
             case None:
                 raise OAuthError("invalid_grant", "the refresh token is invalid or expired")
             case Reused(family_id=family_id):
                 # OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole family.
-                await self.revoke_family(family_id, now)
+                await self._revocations.revoke_family(family_id, now)
                 log.warning("refresh token reused; its family was revoked", extra={"client_id": client.client_id})
                 raise OAuthError("invalid_grant", "the refresh token was already used")
             case Rotated(family=current):
                 if current.client_id != client.client_id:
                     raise OAuthError("invalid_grant", "the refresh token was issued to another client")
-        await self.store.touch_client(client.client_id, self.settings.client_idle_ttl)
-        await self.store.record_grant_use(
-            current.identity.subject, client.client_id, now, self.settings.refresh_token_ttl
-        )
+        await self._note_use(client, current.identity, now)
         return await self._token_response(current, scopes, resource, new, now)
+
+    async def revoke(self, client: Client, token: str, now: int) -> None:
+        """RFC 7009 §2.1: the caller's own token; anything else is left alone with the same answer (§2.2)."""
+        if len(token) > 8192:
+            return
+        # Access tokens are JWTs (three dot-separated parts); refresh tokens never contain a dot. The hint is
+        # optional and only an optimisation (RFC 7009 §2.1), so the token's shape decides.
+        if token.count(".") == 2:
+            try:
+                claims = tokens.decode(token, self._keys.keys, issuer=self._settings.issuer, now=now)
+            except OAuthError:
+                return  # RFC 7009 §2.2: invalid or expired tokens need no action
+            if claims.client_id == client.client_id:
+                await self._revocations.revoke_access_tokens([(claims.jti, claims.expires_at)], now)
+            return
+        family = await self._store.get_refresh(secrets.digest(token))
+        if family is not None and family.client_id == client.client_id:
+            # RFC 7009 §2.1: revoking a refresh token also revokes the access tokens of the same grant.
+            await self._revocations.revoke_family(family.family_id, now)
+
+    async def introspect(self, client: Client, token: str, now: int) -> dict[str, Any]:
+        """RFC 7662 §2.2 for the caller's own tokens; another client's token, or none at all, is inactive without
+        saying which."""
+        if len(token) > 8192:
+            return INACTIVE
+        if token.count(".") == 2:
+            try:
+                claims = self._verifier.verify(token, now)
+            except OAuthError:
+                return INACTIVE
+            if claims.client_id != client.client_id:
+                return INACTIVE
+            audience = sorted(claims.audience)
+            return {
+                "active": True,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "username": claims.username,
+                "sub": claims.subject,
+                "aud": audience[0] if len(audience) == 1 else audience,
+                "iss": self._settings.issuer,
+                "exp": claims.expires_at,
+                "iat": claims.issued_at,
+                "jti": claims.jti,
+            }
+        family = await self._store.get_refresh(secrets.digest(token))
+        if family is None or family.client_id != client.client_id:
+            return INACTIVE
+        body: dict[str, Any] = {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": " ".join(family.scopes),
+            "client_id": family.client_id,
+            "username": family.identity.username,
+            "sub": family.identity.subject,
+            "iss": self._settings.issuer,
+        }
+        if family.resource:
+            body["aud"] = family.resource
+        return body
+
+    async def _note_use(self, client: Client, identity: Identity, now: int) -> None:
+        await self._store.touch_client(client.client_id, self._settings.client_idle_ttl)
+        await self._store.record_grant_use(identity.subject, client.client_id, now, self._settings.refresh_token_ttl)
 
     async def _recheck(self, identity: Identity, now: int) -> None:
         """A user who lost access (allowlist, org or team membership) cannot refresh: every grant of theirs ends."""
         try:
-            allowed = await self.policy.recheck(identity)
+            allowed = await self._policy.recheck(identity)
         except AccessCheckUnavailable:
             # Nothing rotated or revoked: the client may retry the same refresh token later.
             raise OAuthError(
                 "temporarily_unavailable", "the identity provider cannot confirm access right now", status=503
             ) from None
         if not allowed:
-            for family_id in await self.store.families_of_user(identity.subject):
-                await self.revoke_family(family_id, now)
+            for family_id in await self._store.families_of_user(identity.subject):
+                await self._revocations.revoke_family(family_id, now)
             log.warning("refresh refused: the user is no longer allowed; their grants were revoked")
             raise OAuthError("invalid_grant", "the user is no longer allowed to use this gateway")
 
     async def _token_response(
         self, family: Family, scopes: tuple[str, ...], resource: str | None, refresh: str | None, now: int
     ) -> dict[str, Any]:
+        settings = self._settings
         jti = secrets.new_secret(16)
-        ttl = self.settings.access_token_ttl
-        audience = [resource] if resource else list(self.settings.resources) or [self.settings.issuer]
+        ttl = settings.access_token_ttl
+        audience = [resource] if resource else list(settings.resources) or [settings.issuer]
         access = tokens.mint(
-            self.keys.keys,
-            issuer=self.settings.issuer,
+            self._keys.keys,
+            issuer=settings.issuer,
             subject=family.identity.subject,
             username=family.identity.username,
             client_id=family.client_id,
@@ -176,32 +217,15 @@ class Grants:
             ttl=ttl,
             jti=jti,
         )
-        await self.store.add_family_token(family.family_id, jti, now + ttl)
+        await self._store.add_family_token(family.family_id, jti, now + ttl)
         body: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
             # `exp` is whole seconds from a truncated `now`: count from the real time so the token never expires
             # before the client expects it to.
-            "expires_in": max(1, int(now + ttl - self.clock())),
+            "expires_in": max(1, int(now + ttl - self._clock())),
             "scope": " ".join(scopes),
         }
         if refresh is not None:
             body["refresh_token"] = refresh
         return body
-
-    async def revoke_family(self, family_id: str, now: int) -> None:
-        issued = await self.store.revoke_family(family_id)
-        await self.revoke_access_tokens(issued, now)
-
-    async def revoke_access_tokens(self, issued: list[tuple[str, int]], now: int) -> None:
-        entries = [Revocation(kind="jti", value=jti, at=now, expires_at=exp) for jti, exp in issued if exp > now]
-        if entries:
-            self.revocations.apply(entries)  # effective on this replica at once
-            await self.store.publish_revocations(entries)
-
-    async def revoke_client(self, client_id: str, now: int) -> None:
-        for family_id in await self.store.families_of_client(client_id):
-            await self.store.revoke_family(family_id)
-        entry = Revocation(kind="client", value=client_id, at=now, expires_at=now + self.settings.access_token_ttl)
-        self.revocations.apply([entry])
-        await self.store.publish_revocations([entry])
