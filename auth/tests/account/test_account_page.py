@@ -142,3 +142,10 @@ def test_signing_out(env: Env, public_client: Registered) -> None:
     assert "signed out" in done.text
     assert env.browser.get("/account").headers["location"] == "/login"
     assert env.verify_ok(tokens["access_token"])  # signing out of the browser does not revoke applications
+
+
+def test_a_non_ascii_csrf_on_the_account_forms_is_refused_not_an_error(env: Env, public_client: Registered) -> None:
+    env.obtain_tokens(public_client)
+    fields = revoke_form(env.browser.get("/account"), public_client.client_id)
+    assert env.http.post("/account/revoke", data={**fields, "csrf": "\u00e9"}).status_code == 403
+    assert env.http.post("/account/logout", data={"csrf": "\u00e9" * 64}).status_code == 403

@@ -235,3 +235,47 @@ def test_a_token_missing_a_required_claim_is_refused(keys: KeySet, claim: str) -
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "x" * 5000, "Bearer abc"])
 def test_garbage_is_refused(keys: KeySet, garbage: str) -> None:
     rejected(garbage, keys)
+
+
+# RFC 9068 §4: the type is checked, so a JWT of another kind signed with our key is not an access token.
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt", "at+JWT+x", None])
+def test_a_token_of_another_type_is_refused_even_with_our_signature(keys: KeySet, typ: str | None) -> None:
+    _, claims, _ = segments(mint(keys))
+    header = {"kid": keys.active_kid} if typ is None else {"kid": keys.active_kid, "typ": typ}
+    token = jwt.encode(claims, keys.private_key, algorithm="RS256", headers=header)
+    if typ is None:  # PyJWT adds typ "JWT" when none is given
+        assert segments(token)[0]["typ"] == "JWT"
+    assert "at+jwt" in rejected(token, keys).description
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt"])
+def test_the_access_token_type_is_accepted_in_its_media_type_forms(keys: KeySet, typ: str) -> None:
+    _, claims, _ = segments(mint(keys))
+    token = jwt.encode(claims, keys.private_key, algorithm="RS256", headers={"kid": keys.active_kid, "typ": typ})
+    assert tokens.decode(token, keys, issuer=ISSUER, now=NOW + 1).jti == "jti-1"
+
+
+def test_rejections_are_described_in_our_words_not_library_class_names(keys: KeySet) -> None:
+    header, claims, signature = segments(mint(keys))
+    foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cases = {
+        "malformed": "not-a-jwt",
+        "algorithm": forge({**header, "alg": "HS256"}, claims, lambda data: hmac.new(b"k", data, "sha256").digest()),
+        "signature": jwt.encode(claims, foreign, algorithm="RS256", headers=header),
+        "tampered": forge(header, {**claims, "sub": "dev:root"}) + signature,
+        "issuer": jwt.encode({**claims, "iss": "http://evil"}, keys.private_key, algorithm="RS256", headers=header),
+        "claim": jwt.encode(
+            {k: v for k, v in claims.items() if k != "jti"}, keys.private_key, algorithm="RS256", headers=header
+        ),
+    }
+    descriptions = {name: rejected(token, keys).description for name, token in cases.items()}
+    for name, description in descriptions.items():
+        assert "Error" not in description, (name, description)
+    assert descriptions["malformed"] == "the token is malformed"
+    assert descriptions["algorithm"] == "the token is not signed with RS256"
+    assert descriptions["signature"] == "the token's signature does not verify"
+    assert descriptions["tampered"] == "the token's signature does not verify"
+    assert descriptions["issuer"] == "the token was issued by another authorization server"
+    assert descriptions["claim"] == "the token lacks a required claim"

@@ -330,3 +330,11 @@ def test_a_code_from_remembered_consent_is_bound_to_its_pkce_challenge(env: Env,
     granted = env.browser.authorize(public_client, pkce)  # no page this time
     assert granted.location.startswith(REDIRECT_URI)
     assert env.exchange(public_client, granted.code, Pkce.new()).json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("csrf", ["\u00e9", "\u202e" * 64, "\u00ff" * 64, "0" * 64 + "\u00e9"])
+def test_a_non_ascii_csrf_is_refused_not_an_error(env: Env, public_client: Registered, csrf: str) -> None:
+    login = only_form(login_page(env, public_client))
+    assert_refused_page(env.http.post("/login", data={**login.fields, "csrf": csrf, "username": "x"}), 403)
+    consent = only_form(consent_page(env, public_client))
+    assert_refused_page(env.http.post("/consent", data={**consent.fields, "csrf": csrf, "decision": "allow"}), 403)

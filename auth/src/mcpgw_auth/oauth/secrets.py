@@ -12,10 +12,20 @@ def new_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def _bytes(text: str) -> bytes:
+    # Whatever a client sent: JSON may carry lone surrogates, which plain UTF-8 cannot encode.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def digest(secret: str) -> str:
     """What the store keeps instead of a secret. The secrets are 256-bit random, so a plain SHA-256 suffices."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(_bytes(secret)).hexdigest()
+
+
+def equal(presented: str, expected: str) -> bool:
+    """Constant-time comparison of any two strings (`hmac.compare_digest` refuses non-ASCII `str`)."""
+    return hmac.compare_digest(_bytes(presented), _bytes(expected))
 
 
 def matches(secret: str, expected_digest: str) -> bool:
-    return hmac.compare_digest(digest(secret), expected_digest)
+    return equal(digest(secret), expected_digest)

@@ -55,21 +55,46 @@ def mint(
     return jwt.encode(claims, keys.private_key, algorithm=ALGORITHM, headers={"kid": keys.active_kid, "typ": "at+jwt"})
 
 
-def token_kid(token: str) -> str | None:
+# What a token's rejection says, in our words: library class names tell a client nothing and an attacker too much.
+_REJECTIONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.InvalidAlgorithmError, "the token is not signed with RS256"),
+    (jwt.InvalidSignatureError, "the token's signature does not verify"),
+    (jwt.InvalidIssuerError, "the token was issued by another authorization server"),
+    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+
+
+def _header(token: str) -> dict[str, object] | None:
     try:
-        header = jwt.get_unverified_header(token)
+        return jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         return None
-    kid = header.get("kid")
+
+
+def token_kid(token: str) -> str | None:
+    kid = (_header(token) or {}).get("kid")
     return kid if isinstance(kid, str) else None
 
 
+def _is_access_token_type(typ: object) -> bool:
+    # RFC 9068 §4: the resource server checks `typ` is "at+jwt" or "application/at+jwt" (RFC 7515 §4.1.9: the
+    # "application/" prefix may be omitted; media types compare case-insensitively).
+    return isinstance(typ, str) and typ.lower().removeprefix("application/") == "at+jwt"
+
+
 def decode(token: str, keys: KeySet, *, issuer: str, now: int) -> AccessClaims:
-    """Verify signature (RS256 only: `none` and HS256-with-the-public-key are refused), issuer and expiry."""
-    kid = token_kid(token)
-    key = keys.public_keys.get(kid) if kid else None
+    """Verify type, signature (RS256 only: `none` and HS256-with-the-public-key are refused), issuer and expiry."""
+    header = _header(token)
+    if header is None:
+        raise OAuthError("invalid_token", "the token is malformed", status=401)
+    if not _is_access_token_type(header.get("typ")):
+        raise OAuthError("invalid_token", "the token is not an access token (typ must be at+jwt)", status=401)
+    kid = header.get("kid")
+    key = keys.public_keys.get(kid) if isinstance(kid, str) else None
     if key is None:
-        raise OAuthError("invalid_token", "unknown signing key", status=401)
+        raise OAuthError("invalid_token", "the token is signed with an unknown key", status=401)
     try:
         claims = jwt.decode(
             token,
@@ -83,7 +108,8 @@ def decode(token: str, keys: KeySet, *, issuer: str, now: int) -> AccessClaims:
             },
         )
     except jwt.PyJWTError as exc:
-        raise OAuthError("invalid_token", f"token rejected: {type(exc).__name__}", status=401) from exc
+        reason = next((text for kind, text in _REJECTIONS if isinstance(exc, kind)), "the token is not valid")
+        raise OAuthError("invalid_token", reason, status=401) from exc
     aud = claims["aud"]
     audience = frozenset([aud] if isinstance(aud, str) else aud)
     exp = int(claims["exp"])

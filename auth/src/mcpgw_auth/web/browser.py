@@ -68,7 +68,7 @@ def csrf_token(pending: AuthRequest, bid: str, purpose: str) -> str:
 def csrf_ok(pending: AuthRequest, bid: str | None, purpose: str, presented: str | None) -> bool:
     if bid is None or presented is None:
         return False
-    return hmac.compare_digest(csrf_token(pending, bid, purpose), presented)
+    return secrets.equal(presented, csrf_token(pending, bid, purpose))
 
 
 def browser_csrf_token(bid: str, purpose: str) -> str:
@@ -80,4 +80,4 @@ def browser_csrf_token(bid: str, purpose: str) -> str:
 def browser_csrf_ok(bid: str | None, purpose: str, presented: str | None) -> bool:
     if bid is None or presented is None:
         return False
-    return hmac.compare_digest(browser_csrf_token(bid, purpose), presented)
+    return secrets.equal(presented, browser_csrf_token(bid, purpose))
