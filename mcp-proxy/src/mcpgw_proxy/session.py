@@ -13,6 +13,9 @@ Resumability (transports §Resumability and Redelivery): every message routed to
 client disconnects, the request stays in flight, and a GET with `Last-Event-ID` replays what came after that id on
 that stream only, then carries the stream on. What is kept for replay is bounded per session (events and bytes); a
 stream is forgotten once its response has been written to a connected client.
+
+The session keeps this state; the life of the HTTP response carrying a stream (begun, finished, detached) is driven
+by streaming.py alone, through `begin_request`, `open_stream`, `finish` and `detach`.
 """
 
 from __future__ import annotations
