@@ -1,4 +1,5 @@
-"""The packages' import graphs point only down their layers (docs/architecture.md, "Layers"), and have no cycles.
+"""The packages' import graphs point only down their layers (docs/architecture.md "Inside auth", mcp-proxy/README.md
+"Modules"), and have no cycles.
 
 Every `import` of a module counts, function-local and TYPE_CHECKING ones included: a reader should be able to trust
 the layer list without reading every function.
@@ -37,8 +38,20 @@ AUTH_FORBIDDEN: dict[str, tuple[str, ...]] = {
 # Fakes of external services live beside the interface they fake and are HTTP servers by nature (DESIGN.md §5.7).
 FAKES = {"mcpgw_auth.idp.github_fake"}
 
+# mcp-proxy/README.md "Modules" explains each layer.
+PROXY_LAYERS: list[list[str]] = [
+    ["catalog", "environment", "jsonrpc", "logs", "metrics"],
+    ["child", "config", "server"],
+    ["checks", "session", "vault"],
+    ["manager", "streaming"],
+    ["transport"],
+    ["app"],
+    ["cli"],
+]
+
 PACKAGES = {
     "mcpgw_auth": (ROOT / "auth" / "src" / "mcpgw_auth", AUTH_LAYERS, AUTH_FORBIDDEN),
+    "mcpgw_proxy": (ROOT / "mcp-proxy" / "src" / "mcpgw_proxy", PROXY_LAYERS, {}),
 }
 
 
