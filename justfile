@@ -1,4 +1,4 @@
-# MCP OAuth Gateway. `just` lists the recipes.
+# MCP OAuth Gateway. `just` lists the recipes. Needs just 1.54 or newer, for [continue]: pip install -U rust-just
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # List the recipes
@@ -10,7 +10,10 @@ setup *tools:
     scripts/ensure-tools.sh uv {{tools}}
     uv sync --locked --quiet
 
+# [continue]: a Ctrl-C reaches just as well as scripts/dev.py, which stops everything and exits 0; just then does too.
+
 # Run the whole gateway on http://localhost:8080 without Docker: Traefik, auth, Redis, the MCP services (docs: README)
+[continue]
 dev: (setup)
     uv run python -m scripts.dev
 

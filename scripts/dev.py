@@ -66,10 +66,19 @@ def banner(stack: Stack) -> str:
     return "\n".join(lines)
 
 
+def _say_stopped() -> None:
+    try:
+        after_echoed_ctrl_c = "\n" if sys.stdout.isatty() else ""
+        print(f"{after_echoed_ctrl_c}Stopped: every process just dev started has exited.", flush=True)
+    except BrokenPipeError:  # the Ctrl-C also ended what read the output (`just dev | tee dev.log`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main() -> int:
     for sig in SIGNALS:
         signal.signal(sig, _interrupt)
     stack: Stack | None = None
+    interrupted = False
     try:
         stack = Stack(options_from(os.environ))
         stack.start()
@@ -79,7 +88,8 @@ def main() -> int:
         print(f"{gone.name} exited with status {gone.proc.returncode}:\n{gone.tail()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 0
+        interrupted = True
+        return 0  # Ctrl-C is how `just dev` ends: a success ([continue] on the recipe makes just agree)
     except (StackError, LabelError, ComposeError, ValueError) as exc:
         print(f"just dev: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +98,8 @@ def main() -> int:
             signal.signal(sig, signal.SIG_IGN)  # from here on, a Ctrl-C must not abandon the children
         if stack is not None:
             stack.stop()
+            if interrupted:
+                _say_stopped()
 
 
 if __name__ == "__main__":

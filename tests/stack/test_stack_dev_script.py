@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,3 +131,48 @@ def test_a_taken_port_is_named(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert f"port {port} is in use on 127.0.0.1: stop what uses it or set DEV_PORT" in result.stderr
+
+
+def test_ctrl_c_of_just_dev_is_a_clean_stop(tmp_path: Path, dev_port: int) -> None:
+    """The justfile's `dev` recipe (without its dependencies, the installs) in a process group of its own, and a
+    Ctrl-C as a terminal sends it: SIGINT to every process of the group, `just` itself included."""
+    just = shutil.which("just")
+    if just is None:
+        pytest.fail("just not found: install it with `pip install rust-just` (or see https://just.systems)")
+    environ = {**dev_environment(tmp_path, dev_port), "UV_NO_SYNC": "1"}  # uv run must not touch the shared .venv
+    proc = subprocess.Popen(
+        [just, "--justfile", str(ROOT / "justfile"), "--no-deps", "dev"],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            if READY_LINE in line:
+                ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while not ready.wait(0.1):
+            assert proc.poll() is None, f"just dev exited with {proc.returncode}:\n{''.join(output)}"
+            assert time.monotonic() < deadline, f"no {READY_LINE!r} within {DEADLINE} s:\n{''.join(output)}"
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=DEADLINE) == 0, "".join(output)
+        reader.join(DEADLINE)
+        after = "".join(output).split(READY_LINE, 1)[1]
+        assert after.strip() == "Stopped: every process just dev started has exited."  # not just's "error: ..."
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
