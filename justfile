@@ -5,24 +5,26 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Install the pinned Python workspace (uv.lock) and the tools the recipes use
+# Install the pinned Python workspace (uv.lock) and the tools the recipes use, where allowed (scripts/ensure-tools.sh)
 setup *tools:
-    scripts/ensure-tools.sh uv {{tools}}
-    uv sync --locked --quiet
+    @scripts/ensure-tools.sh uv {{tools}}
+    @uv sync --locked --check --quiet 2>/dev/null || { echo "installing the pinned Python packages (uv sync) ..." >&2; uv sync --locked --quiet; }
 
+# `just dev` installs redis-server unless REDIS_URL names a Redis (without either, auth's state lives in memory).
 # [continue]: a Ctrl-C reaches just as well as scripts/dev.py, which stops everything and exits 0; just then does too.
+_dev_redis := if env("REDIS_URL", "") == "" { "redis-server" } else { "" }
 
 # Run the whole gateway on http://localhost:8080 without Docker: Traefik, auth, Redis, the MCP services (docs: README)
 [continue]
-dev: (setup)
+dev: (setup "--optional" _dev_redis)
     uv run python -m scripts.dev
 
 # Node packages the tests run (server-everything, the MCP conformance suite), per tests/node/package-lock.json
 node-deps: (setup "node" "npm")
-    [ tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ] || npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+    @[ tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json ] || { echo "installing node packages for the tests (npm ci) ..." >&2; npm ci --prefix tests/node --no-audit --no-fund --loglevel=error; }
 
-# Lint, then run the whole test suite (real Redis and real MCP servers; installs what is missing where allowed)
-test: (setup "redis-server") node-deps lint
+# Lint, then run the whole test suite (real Redis, Chromium and MCP servers; installs what is missing where allowed)
+test: (setup "redis-server" "chromium" "node" "npm") node-deps lint
     uv run pytest
 
 # Format check, lint and type check

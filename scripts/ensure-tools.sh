@@ -1,48 +1,133 @@
 #!/usr/bin/env bash
-# Make sure the named command-line tools exist, installing them where this machine allows it.
-# Usage: scripts/ensure-tools.sh uv redis-server wrk
+# Make sure the named command-line tools exist, installing the missing ones where this machine allows it:
+# uv with pip; the others with apt-get as root, with sudo apt-get when sudo needs no password or can ask for it on a
+# terminal, else with Homebrew. A tool that is still missing is an error, or, when named after --optional, a warning.
+# Usage: scripts/ensure-tools.sh uv redis-server chromium
+#        scripts/ensure-tools.sh uv --optional redis-server
 set -euo pipefail
 
-apt_package() {
+present() {
   case "$1" in
-    redis-server) echo redis-server ;;
-    wrk) echo wrk ;;
-    node) echo nodejs ;;
-    npm) echo npm ;;
-    *) echo "" ;;
+    chromium) [ -x /usr/bin/chromium ] ;; # where the browser tests look for it (tests/browser/conftest.py)
+    *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
 
-missing_apt=()
-for tool in "$@"; do
-  command -v "$tool" >/dev/null 2>&1 && continue
-  case "$tool" in
-    uv)
-      echo "installing uv with pip" >&2
-      python3 -m pip install --quiet uv || { echo "could not install uv: run 'pip install uv'" >&2; exit 1; }
-      ;;
-    *)
-      pkg=$(apt_package "$tool")
-      [ -n "$pkg" ] || { echo "no install rule for $tool" >&2; exit 1; }
-      missing_apt+=("$pkg")
-      ;;
+apt_package() {
+  case "$1" in
+    redis-server | wrk | npm | chromium) echo "$1" ;;
+    node) echo nodejs ;;
+    *) return 1 ;;
   esac
+}
+
+brew_formula() {
+  case "$1" in
+    redis-server) echo redis ;;
+    node | npm) echo node ;;
+    wrk) echo wrk ;;
+    *) return 1 ;; # chromium: the browser tests use Debian's /usr/bin/chromium
+  esac
+}
+
+joined() { # "a b c" -> "a, b, c"
+  local words=($1)
+  local IFS=,
+  local list="${words[*]}"
+  echo "${list//,/, }"
+}
+
+required=""
+optional=""
+is_optional=false
+for tool in "$@"; do
+  if [ "$tool" = --optional ]; then
+    is_optional=true
+    continue
+  fi
+  present "$tool" && continue
+  if [ "$tool" = uv ]; then
+    echo "installing uv with pip ..." >&2
+    python3 -m pip install --quiet uv || { echo "could not install uv: run 'pip install uv'" >&2; exit 1; }
+    present uv || { echo "uv is installed but not on the PATH: add pip's scripts directory to it" >&2; exit 1; }
+    continue
+  fi
+  apt_package "$tool" >/dev/null || { echo "ensure-tools.sh: no install rule for $tool" >&2; exit 1; }
+  if $is_optional; then optional="$optional $tool"; else required="$required $tool"; fi
+done
+missing="${required}${optional}"
+[ -n "$missing" ] || exit 0
+
+# How this machine lets the recipes install packages, or why it does not.
+installer=""
+refusal=""
+if command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    installer="apt-get"
+  elif ! command -v sudo >/dev/null 2>&1; then
+    refusal="not root, and no sudo"
+  elif sudo -n true 2>/dev/null || [ -t 0 ]; then
+    installer="sudo apt-get"
+  else
+    refusal="not root, and sudo wants a password but there is no terminal to ask on"
+  fi
+elif command -v brew >/dev/null 2>&1; then
+  installer="brew"
+else
+  refusal="neither apt-get nor Homebrew found"
+fi
+
+packages=""
+for tool in $missing; do
+  case "$installer" in
+    apt-get | "sudo apt-get") package=$(apt_package "$tool") ;;
+    brew) package=$(brew_formula "$tool") || continue ;;
+    *) continue ;;
+  esac
+  [[ " $packages " == *" $package "* ]] || packages="$packages $package"
 done
 
-if [ ${#missing_apt[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "installing ${missing_apt[*]} with apt-get" >&2
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}" >/dev/null
-  elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
-    echo "installing ${missing_apt[*]} with sudo apt-get" >&2
-    sudo apt-get update -qq >/dev/null
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}" >/dev/null
-  elif command -v brew >/dev/null 2>&1; then
-    pkgs=("${missing_apt[@]/redis-server/redis}")
-    brew install "${pkgs[@]/nodejs/node}"
-  else
-    echo "missing: ${missing_apt[*]}. Install them with your package manager (Debian: apt-get install ${missing_apt[*]})." >&2
-    exit 1
-  fi
+apt_install() { # [sudo] PACKAGE...: all at once; when apt-get refuses that, one by one (one may not exist here)
+  local sudo=$1
+  shift
+  $sudo apt-get update -qq >/dev/null || return 0
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null && return 0
+  [ $# -gt 1 ] || return 0
+  for package in "$@"; do $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null || true; done
+}
+
+if [ -n "$packages" ]; then
+  echo "installing $(joined "$packages") with $installer ..." >&2
+  case "$installer" in
+    apt-get) apt_install "" $packages ;;
+    "sudo apt-get")
+      sudo -n true 2>/dev/null || echo "sudo asks for your password to install them" >&2
+      apt_install sudo $packages
+      ;;
+    brew) brew install --quiet $packages >/dev/null || true ;;
+  esac
 fi
+
+why() {
+  if [ -z "$installer" ]; then
+    echo "$refusal"
+  elif [ "$installer" = brew ] && ! brew_formula "$1" >/dev/null; then
+    echo "the browser tests need Debian's chromium at /usr/bin/chromium"
+  else
+    echo "$installer did not install it"
+  fi
+}
+
+# What is still missing, why, and the command that installs it.
+status=0
+for tool in $missing; do
+  present "$tool" && continue
+  hint="Debian: apt-get install $(apt_package "$tool") as root"
+  if [[ " $optional " == *" $tool "* ]]; then
+    echo "not installed: $tool ($(why "$tool")); going on without it. $hint" >&2
+  else
+    echo "missing: $tool ($(why "$tool")). $hint" >&2
+    status=1
+  fi
+done
+exit $status

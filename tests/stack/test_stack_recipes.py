@@ -69,3 +69,109 @@ def test_up_runs_compose_when_everything_is_there(tmp_path: Path) -> None:
     result = run_recipe("up", bin_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (bin_dir / "calls").read_text() == "docker compose up -d --build --wait\n"
+
+
+# scripts/ensure-tools.sh on a stand-in machine: `id`, `sudo` and `apt-get` are small scripts in the only PATH entry;
+# apt-get "installs" a tool by writing a script of that name beside itself.
+FAKE_APT_GET = """#!/bin/sh
+echo "apt-get $*" >> "${0%/*}/calls"
+[ "$1" = install ] || exit 0
+for pkg; do
+  case "$pkg" in -*) ;; *) printf '#!/bin/sh\n' > "${0%/*}/$pkg"; chmod +x "${0%/*}/$pkg" ;; esac
+done
+"""
+
+
+def tool_machine(bin_dir: Path, *, uid: int, sudo: str | None) -> None:
+    """`sudo` is None (absent), "password" (sudo -n fails) or "nopassword"."""
+    scripts = {"id": f"#!/bin/sh\necho {uid}\n", "apt-get": FAKE_APT_GET}
+    if sudo is not None:
+        scripts["sudo"] = f'#!/bin/sh\n[ "$1" = -n ] && exit {0 if sudo == "nopassword" else 1}\nexec env "$@"\n'
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    for tool in ("env", "chmod"):
+        if (found := shutil.which(tool)) is not None:
+            (bin_dir / tool).symlink_to(found)
+
+
+def ensure_tools(bin_dir: Path, *tools: str) -> subprocess.CompletedProcess[str]:
+    bash = shutil.which("bash")
+    assert bash is not None
+    return subprocess.run(
+        [bash, str(ROOT / "scripts" / "ensure-tools.sh"), *tools],
+        env={"PATH": str(bin_dir)},
+        stdin=subprocess.DEVNULL,  # no terminal: sudo cannot ask for a password
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("uid", "sudo", "how"), [(0, None, "apt-get"), (1000, "nopassword", "sudo apt-get")])
+def test_ensure_tools_installs_what_is_missing_in_one_step(
+    tmp_path: Path, uid: int, sudo: str | None, how: str
+) -> None:
+    tool_machine(tmp_path, uid=uid, sudo=sudo)
+    (tmp_path / "node").write_text("#!/bin/sh\n")
+    (tmp_path / "node").chmod(0o755)
+    result = ensure_tools(tmp_path, "node", "redis-server", "wrk")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"installing redis-server, wrk with {how} ...\n"
+    assert (tmp_path / "calls").read_text() == "apt-get update -qq\napt-get install -y -qq redis-server wrk\n"
+
+
+@pytest.mark.parametrize(
+    ("uid", "sudo", "why"),
+    [
+        (1000, None, "not root, and no sudo"),
+        (1000, "password", "not root, and sudo wants a password but there is no terminal to ask on"),
+    ],
+)
+def test_ensure_tools_where_installing_is_not_allowed(tmp_path: Path, uid: int, sudo: str | None, why: str) -> None:
+    tool_machine(tmp_path, uid=uid, sudo=sudo)
+    required = ensure_tools(tmp_path, "redis-server")
+    assert required.returncode == 1
+    assert required.stderr == f"missing: redis-server ({why}). Debian: apt-get install redis-server as root\n"
+    optional = ensure_tools(tmp_path, "--optional", "redis-server")
+    assert optional.returncode == 0
+    assert f"not installed: redis-server ({why}); going on without it." in optional.stderr
+    assert not (tmp_path / "calls").exists()
+
+
+def test_ensure_tools_installs_what_it_can_and_names_the_rest(tmp_path: Path) -> None:
+    tool_machine(tmp_path, uid=0, sudo=None)
+    refusing = FAKE_APT_GET.replace(
+        '[ "$1" = install ] || exit 0\n',
+        '[ "$1" = install ] || exit 0\ncase " $* " in *" wrk "*) echo "E: no package wrk" >&2; exit 100 ;; esac\n',
+    )
+    (tmp_path / "apt-get").write_text(refusing)
+    result = ensure_tools(tmp_path, "redis-server", "wrk")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == "installing redis-server, wrk with apt-get ..."
+    assert (
+        result.stderr.splitlines()[-1]
+        == "missing: wrk (apt-get did not install it). Debian: apt-get install wrk as root"
+    )
+    assert (tmp_path / "redis-server").exists()  # installed on its own once the pair was refused
+
+
+def ensure_tools_line(recipe: str, environ: dict[str, str]) -> list[str]:
+    """The arguments `just RECIPE` passes to scripts/ensure-tools.sh first."""
+    just = shutil.which("just")
+    if just is None:
+        pytest.fail(JUST_MISSING)
+    command = [just, "--justfile", str(ROOT / "justfile"), "--dry-run", recipe]
+    result = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=30, check=True)
+    [first, *_] = [
+        line.split()[1:] for line in result.stderr.splitlines() if line.startswith("scripts/ensure-tools.sh")
+    ]
+    return first
+
+
+def test_test_installs_redis_and_chromium_and_dev_redis_unless_redis_url_is_set() -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    assert ensure_tools_line("test", environ) == ["uv", "redis-server", "chromium", "node", "npm"]
+    assert ensure_tools_line("dev", environ) == ["uv", "--optional", "redis-server"]
+    assert ensure_tools_line("dev", {**environ, "REDIS_URL": "redis://r:6379/0"}) == ["uv", "--optional"]
