@@ -32,6 +32,7 @@ from mcpgw_auth.records import (
     Rotated,
 )
 from mcpgw_auth.store import Store
+from mcpgw_auth.store.base import UnstorableRecord
 from mcpgw_auth.store.memory import MemoryStore
 from mcpgw_auth.store.redis import RedisStore
 from redis.asyncio import Redis
@@ -195,6 +196,78 @@ async def test_client_round_trip_and_expiry(harness: Harness) -> None:
     assert await store.get_client("other") is None
     await harness.advance(11)
     assert await store.get_client("client-1") is None
+
+
+LONE = "\ud800"  # a lone surrogate: a Python str can hold it, UTF-8 (and so Redis) cannot
+
+
+async def _no_client_kept(store: Store) -> bool:
+    return await store.get_client("client-1") is None and await store.list_clients() == []
+
+
+async def _no_family_kept(store: Store) -> bool:
+    return await store.get_family("fam-1") is None and await store.get_refresh("refresh-1") is None
+
+
+UNSTORABLE: dict[str, tuple[Callable[[Store], Awaitable[None]], Callable[[Store], Awaitable[bool]]]] = {
+    "client": (
+        lambda store: store.save_client(
+            make_client().model_copy(
+                update={"metadata": make_client().metadata.model_copy(update={"client_name": f"x{LONE}"})}
+            ),
+            ttl=10,
+        ),
+        _no_client_kept,
+    ),
+    "auth request": (
+        lambda store: store.save_auth_request(make_request().model_copy(update={"state": LONE}), ttl=10),
+        lambda store: _is_none(store.get_auth_request("req-1")),
+    ),
+    "session": (
+        lambda store: store.save_session("session-1", Identity(subject="dev:x", username=LONE), ttl=10),
+        lambda store: _is_none(store.get_session("session-1")),
+    ),
+    "login state": (
+        lambda store: store.save_login_state(
+            "state-1", LoginState(request_id=LONE, browser_hash="b", code_verifier="v", created_at=1), ttl=10
+        ),
+        lambda store: _is_none(store.take_login_state("state-1")),
+    ),
+    "code": (
+        lambda store: store.save_code("code-1", make_code().model_copy(update={"redirect_uri": LONE}), ttl=10),
+        lambda store: _is_none(store.take_code("code-1", replay_ttl=10)),
+    ),
+    "family": (
+        lambda store: store.save_family(
+            make_family().model_copy(update={"identity": Identity(subject="dev:x", username=LONE)}), "refresh-1", 10
+        ),
+        _no_family_kept,
+    ),
+    "revocation": (
+        lambda store: store.publish_revocations(
+            [revocation("ok", time.time() + 60), revocation(LONE, time.time() + 60)]
+        ),
+        lambda store: _revocations_empty(store),
+    ),
+}
+
+
+async def _is_none(found: Awaitable[object]) -> bool:
+    return await found is None
+
+
+async def _revocations_empty(store: Store) -> bool:
+    entries, _ = await store.read_revocations(None, 0)
+    return entries == []
+
+
+@pytest.mark.parametrize("kind", list(UNSTORABLE))
+async def test_a_record_that_cannot_be_read_back_is_refused_and_nothing_is_kept(harness: Harness, kind: str) -> None:
+    """Every store refuses what it could not return as saved, so no read can ever fail on a poisoned record."""
+    save, nothing_kept = UNSTORABLE[kind]
+    with pytest.raises(UnstorableRecord):
+        await save(harness.store)
+    assert await nothing_kept(harness.store)
 
 
 async def test_touch_client_marks_used_and_extends(harness: Harness) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pydantic_core import PydanticSerializationError
+
 from mcpgw_auth.records import (
     AuthCode,
     AuthRequest,
@@ -12,12 +14,29 @@ from mcpgw_auth.records import (
     GrantUse,
     Identity,
     LoginState,
+    Record,
     Redeemed,
     Replayed,
     Reused,
     Revocation,
     Rotated,
 )
+
+
+class UnstorableRecord(ValueError):
+    """A store refuses a record it could not return as saved; nothing of it is kept."""
+
+
+def record_json(record: Record) -> str:
+    """The JSON every store keeps for a record: strict UTF-8 (RFC 8259 §8.1), so a lone surrogate is refused here
+    rather than stored and then failing every read."""
+    try:
+        return record.model_dump_json()
+    except PydanticSerializationError:
+        kind = type(record).__name__
+        raise UnstorableRecord(
+            f"a {kind} whose text is not valid Unicode (a lone surrogate) cannot be stored"
+        ) from None
 
 
 class Store(Protocol):

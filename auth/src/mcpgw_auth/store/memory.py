@@ -17,14 +17,23 @@ from mcpgw_auth.records import (
     GrantUse,
     Identity,
     LoginState,
+    Record,
     Redeemed,
     Replayed,
     Reused,
     Revocation,
     Rotated,
 )
+from mcpgw_auth.store.base import record_json
 
 V = TypeVar("V")
+R = TypeVar("R", bound=Record)
+
+
+def _as_stored(record: R) -> R:
+    """The record as the Redis store would give it back, through the same JSON: what Redis could not keep (a lone
+    surrogate) is refused here too, so the memory store never holds a record that no read could return."""
+    return type(record).model_validate_json(record_json(record))
 
 
 class _Expiring(Generic[V]):
@@ -100,7 +109,7 @@ class MemoryStore:
         return None
 
     async def save_client(self, client: Client, ttl: int) -> None:
-        self._clients.put(client.client_id, client, ttl)
+        self._clients.put(client.client_id, _as_stored(client), ttl)
         self._index(self._client_index, "", client.client_id, ttl)
 
     async def get_client(self, client_id: str) -> Client | None:
@@ -125,7 +134,7 @@ class MemoryStore:
         return sorted(live, key=lambda client: (client.issued_at, client.client_id))
 
     async def save_auth_request(self, request: AuthRequest, ttl: int) -> None:
-        self._auth_requests.put(request.request_id, request, ttl)
+        self._auth_requests.put(request.request_id, _as_stored(request), ttl)
 
     async def get_auth_request(self, request_id: str) -> AuthRequest | None:
         return self._auth_requests.get(request_id)
@@ -134,7 +143,7 @@ class MemoryStore:
         return self._auth_requests.pop(request_id)
 
     async def save_session(self, session_hash: str, identity: Identity, ttl: int) -> None:
-        self._sessions.put(session_hash, identity, ttl)
+        self._sessions.put(session_hash, _as_stored(identity), ttl)
 
     async def get_session(self, session_hash: str) -> Identity | None:
         return self._sessions.get(session_hash)
@@ -154,7 +163,7 @@ class MemoryStore:
         return sum(self._consents.pop(key) is not None for key in keys)
 
     async def save_login_state(self, state_hash: str, state: LoginState, ttl: int) -> None:
-        self._login_states.put(state_hash, state, ttl)
+        self._login_states.put(state_hash, _as_stored(state), ttl)
 
     async def take_login_state(self, state_hash: str) -> LoginState | None:
         return self._login_states.pop(state_hash)
@@ -169,7 +178,7 @@ class MemoryStore:
         self._upstream_tokens.pop(subject)
 
     async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None:
-        self._codes.put(code_hash, code, ttl)
+        self._codes.put(code_hash, _as_stored(code), ttl)
 
     async def take_code(self, code_hash: str, replay_ttl: int) -> Redeemed | Replayed | None:
         slot = self._codes.get(code_hash)
@@ -182,6 +191,7 @@ class MemoryStore:
         return Redeemed(code=slot)
 
     async def save_family(self, family: Family, refresh_hash: str, ttl: int) -> None:
+        family = _as_stored(family)
         fid = family.family_id
         self._families.put(fid, family, ttl)
         self._family_refresh.put(fid, {refresh_hash}, ttl)
@@ -282,6 +292,7 @@ class MemoryStore:
         return sorted(members)
 
     async def publish_revocations(self, entries: list[Revocation]) -> None:
+        entries = [_as_stored(entry) for entry in entries]  # all or none are published
         async with self._published:
             for entry in entries:
                 self._last_seq += 1

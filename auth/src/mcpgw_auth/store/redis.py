@@ -49,6 +49,7 @@ from mcpgw_auth.records import (
     Revocation,
     Rotated,
 )
+from mcpgw_auth.store.base import record_json
 
 # RFC 6749 §4.1.2: a code is used once. The first take swaps the code for a replay marker holding its family id,
 # so a second take can revoke what the first one issued.
@@ -166,9 +167,9 @@ class RedisStore:
         await self._redis.aclose()
 
     async def save_client(self, client: Client, ttl: int) -> None:
-        index = self._prefix + "clients"
+        index, raw = self._prefix + "clients", record_json(client)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("client", client.client_id), client.model_dump_json(), ex=ttl)
+            pipe.set(self._key("client", client.client_id), raw, ex=ttl)
             pipe.sadd(index, client.client_id)
             self._extend(pipe, index, ttl)
             await pipe.execute()
@@ -182,7 +183,7 @@ class RedisStore:
         if client is not None:
             used = client.model_copy(update={"used": True})
             # XX: a client deleted meanwhile stays deleted.
-            await self._redis.set(self._key("client", client_id), used.model_dump_json(), ex=ttl, xx=True)
+            await self._redis.set(self._key("client", client_id), record_json(used), ex=ttl, xx=True)
             await self._redis.expire(self._prefix + "clients", ttl, gt=True)
 
     async def delete_client(self, client_id: str) -> bool:
@@ -205,7 +206,7 @@ class RedisStore:
         return sorted(clients, key=lambda client: (client.issued_at, client.client_id))
 
     async def save_auth_request(self, request: AuthRequest, ttl: int) -> None:
-        await self._redis.set(self._key("authreq", request.request_id), request.model_dump_json(), ex=ttl)
+        await self._redis.set(self._key("authreq", request.request_id), record_json(request), ex=ttl)
 
     async def get_auth_request(self, request_id: str) -> AuthRequest | None:
         raw = await self._redis.get(self._key("authreq", request_id))
@@ -216,7 +217,7 @@ class RedisStore:
         return None if raw is None else AuthRequest.model_validate_json(raw)
 
     async def save_session(self, session_hash: str, identity: Identity, ttl: int) -> None:
-        await self._redis.set(self._key("session", session_hash), identity.model_dump_json(), ex=ttl)
+        await self._redis.set(self._key("session", session_hash), record_json(identity), ex=ttl)
 
     async def get_session(self, session_hash: str) -> Identity | None:
         raw = await self._redis.get(self._key("session", session_hash))
@@ -241,7 +242,7 @@ class RedisStore:
         return int(await self._forget_consents(keys=[index], args=[self._prefix]))
 
     async def save_login_state(self, state_hash: str, state: LoginState, ttl: int) -> None:
-        await self._redis.set(self._key("loginstate", state_hash), state.model_dump_json(), ex=ttl)
+        await self._redis.set(self._key("loginstate", state_hash), record_json(state), ex=ttl)
 
     async def take_login_state(self, state_hash: str) -> LoginState | None:
         raw = await self._redis.getdel(self._key("loginstate", state_hash))
@@ -258,9 +259,9 @@ class RedisStore:
         await self._redis.delete(self._key("upstream-token", subject))
 
     async def save_code(self, code_hash: str, code: AuthCode, ttl: int) -> None:
-        key = self._key("code", code_hash)
+        key, raw = self._key("code", code_hash), record_json(code)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"code": code.model_dump_json(), "family_id": code.family_id})
+            pipe.hset(key, mapping={"code": raw, "family_id": code.family_id})
             pipe.expire(key, ttl)
             await pipe.execute()
 
@@ -276,7 +277,7 @@ class RedisStore:
     async def save_family(self, family: Family, refresh_hash: str, ttl: int) -> None:
         fid = family.family_id
         family_key, hashes_key = self._key("family", fid), self._key("family-refresh", fid)
-        refresh_key = self._key("refresh", refresh_hash)
+        refresh_key, raw = self._key("refresh", refresh_hash), record_json(family)
         indexes = (
             self._key("client-families", family.client_id),
             self._key("user-families", family.identity.subject),
@@ -285,7 +286,7 @@ class RedisStore:
             pipe.hset(
                 family_key,
                 mapping={
-                    "record": family.model_dump_json(),
+                    "record": raw,
                     "client_id": family.client_id,
                     "subject": family.identity.subject,
                 },
@@ -412,9 +413,10 @@ class RedisStore:
             return
         stream, now = self._prefix + "revocations", time.time()
         keep = max(_FEED_MIN_TTL, math.ceil(max(entry.expires_at for entry in entries) - now))
+        raws = [(record_json(entry), entry.expires_at) for entry in entries]  # all or none are published
         async with self._redis.pipeline(transaction=True) as pipe:
-            for entry in entries:
-                pipe.xadd(stream, {"entry": entry.model_dump_json(), "expires_at": entry.expires_at})
+            for raw, expires_at in raws:
+                pipe.xadd(stream, {"entry": raw, "expires_at": expires_at})
             pipe.expire(stream, keep, nx=True)
             pipe.expire(stream, keep, gt=True)
             await pipe.execute()
