@@ -275,6 +275,7 @@ class Stack:
             **self.options.environ,
             "MCP_PROXY_ENV": json.dumps(plan.env),
             "MCP_PROXY_CWD": str(self.options.root),
+            "MCP_PROXY_TRUSTED_PROXIES": "127.0.0.1",  # Traefik's address: its X-Forwarded-* name the URL used
         }
         binary = _required_tool("mcpgw-proxy", self.options.environ)
         argv = [binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--", *plan.command]

@@ -6,8 +6,8 @@ one place an HTTP-level refusal is written. `RequestChecks` holds the settings t
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
 from mcpgw_proxy.config import SUPPORTED_PROTOCOL_VERSIONS, ProxySettings
 from mcpgw_proxy.jsonrpc import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, error_response
@@ -18,6 +18,8 @@ Headers = list[tuple[bytes, bytes]]
 
 # Host names that always mean this machine; a browser never sends them for a page of another site (RFC 6761 §6.3).
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+MAX_REMEMBERED_PEERS = 1024  # peers whose trust was decided, remembered so the decision is a lookup
 
 
 class HttpError(Exception):
@@ -63,16 +65,23 @@ def listens_on_loopback(local: tuple[str, int] | None) -> bool:
     return address in ("localhost", "::1", "[::1]") or address.startswith("127.")
 
 
+def _first(value: bytes) -> str:
+    """The first of a forwarded header's comma-separated values (the client's end of a proxy chain)."""
+    return value.split(b",", 1)[0].strip().decode("latin-1").lower()
+
+
 class RequestChecks:
     def __init__(self, settings: ProxySettings) -> None:
         self._origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
         self._hosts = {h.lower() for h in settings.allowed_hosts}
+        self._proxies = tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies)
+        self._peers: dict[str, bool] = {}
         self._allow_anonymous = settings.allow_anonymous
 
     def admit(self, request: Request) -> str:
         """The checks every request passes, in order (Host, Origin, user); returns the user (`""`: anonymous)."""
         self.host(request)
-        self.origin(request.headers)
+        self.origin(request)
         return self.user(request.headers)
 
     def host(self, request: Request) -> None:
@@ -93,18 +102,51 @@ class RequestChecks:
         if not allowed:
             raise HttpError(421, "Misdirected Request: this server does not answer to that Host")
 
-    def origin(self, headers: dict[bytes, bytes]) -> None:
-        """Origin validation against DNS rebinding (transports §Security Warning): 403 for a foreign origin."""
-        origin = headers.get(b"origin")
+    def origin(self, request: Request) -> None:
+        """Origin validation against DNS rebinding (transports §Security Warning): a request from a browser page of
+        another origin than the URL the client used, and not listed in `allowed_origins`, gets 403. Without Origin
+        the request comes from no browser page (non-browser clients) and passes."""
+        origin = request.headers.get(b"origin")
         if origin is None:
             return
         text = origin.decode("latin-1").rstrip("/").lower()
-        if text in self._origins:
+        if text in self._origins or text == self._own_origin(request):
             return
-        host = (headers.get(b"x-forwarded-host") or headers.get(b"host") or b"").decode("latin-1").lower()
-        if host and urlsplit(text).netloc == host:
-            return  # same origin as the URL the client used
         raise HttpError(403, "Forbidden: origin not allowed")
+
+    def _own_origin(self, request: Request) -> str | None:
+        """The origin of the URL the client used (RFC 6454 §4): as a trusted reverse proxy forwarded it, else as this
+        server received it, over plain HTTP. X-Forwarded-* from any other peer are the client's own words."""
+        headers = request.headers
+        raw_host = headers.get(b"host")
+        host = raw_host.decode("latin-1").strip().lower() if raw_host is not None else ""
+        scheme = "http"
+        if self._proxies and self._trusts(request.peer):
+            if forwarded_host := headers.get(b"x-forwarded-host"):
+                host = _first(forwarded_host)
+            if forwarded_proto := headers.get(b"x-forwarded-proto"):
+                scheme = _first(forwarded_proto)
+        if not host:
+            return None
+        return f"{scheme}://{host.removesuffix(DEFAULT_PORTS.get(scheme, ''))}"
+
+    def _trusts(self, peer: str | None) -> bool:
+        if peer is None:
+            return False
+        trusted = self._peers.get(peer)
+        if trusted is None:
+            try:
+                address = ipaddress.ip_address(peer)
+            except ValueError:
+                trusted = False
+            else:
+                if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                    address = address.ipv4_mapped  # a dual-stack socket's form of an IPv4 peer
+                trusted = any(address in network for network in self._proxies)
+            if len(self._peers) >= MAX_REMEMBERED_PEERS:
+                self._peers.clear()
+            self._peers[peer] = trusted
+        return trusted
 
     def user(self, headers: dict[bytes, bytes]) -> str:
         user = headers.get(b"x-user-id", b"").decode("latin-1").strip()

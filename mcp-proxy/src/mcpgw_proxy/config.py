@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -39,7 +41,10 @@ class ProxySettings(BaseSettings):
     )
     cwd: Path | None = None
     path: str = Field(default="/mcp", description="URL path of the MCP endpoint.")
-    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (`scheme://host[:port]`) allowed besides the request's own; `Origin` absent is allowed.",
+    )
     allow_anonymous: bool = Field(default=False, description="Accept requests without X-User-Id (local no-auth use).")
     max_sessions: int = Field(default=100, gt=0)
     max_sessions_per_user: int = Field(default=10, gt=0)
@@ -55,6 +60,15 @@ class ProxySettings(BaseSettings):
     @classmethod
     def _origins(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin.rstrip("/"))
+            if origin != "null" and not (parts.scheme and parts.netloc and not parts.path and not parts.query):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §7.1)")
+        return value
 
     @field_validator("path")
     @classmethod
@@ -86,6 +100,28 @@ class ProxySettings(BaseSettings):
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split(value)
+
+    # Added with the Origin check behind a reverse proxy (checks.py).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto "
+        "name the URL the client used; from any other peer they are ignored.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 172.16.0.0/12)") from None
+        return value
 
     # Added with the vault resolver (vault/, docs/vault.md).
     rotation: RotationPolicy = Field(

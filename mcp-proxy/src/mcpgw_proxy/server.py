@@ -64,6 +64,7 @@ class Request:
     local: tuple[str, int] | None  # the address the connection came in on
     keep_alive: bool
     http_10: bool = False  # an HTTP/1.0 client: no chunked coding, the end of a stream is the end of the connection
+    peer: str | None = None  # the address of the other end (a reverse proxy's, when there is one)
 
 
 class Exchange:
@@ -150,6 +151,7 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._local: tuple[str, int] | None = None
+        self._peer: str | None = None
         self._current: Exchange | None = None
         self._waiting: deque[Request] = deque()  # pipelined requests, answered in order
         self._loop = asyncio.get_running_loop()
@@ -175,6 +177,8 @@ class Connection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]  # uvloop's TCP transports are not asyncio's class
         sockname = transport.get_extra_info("sockname")
         self._local = (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else None
+        peername = transport.get_extra_info("peername")
+        self._peer = str(peername[0]) if isinstance(peername, tuple) else None
         self._server.connections.add(self)
         self._deadline = self._loop.time() + KEEPALIVE_IDLE_SECONDS
         if len(self._server.connections) > MAX_CONNECTIONS:
@@ -261,6 +265,7 @@ class Connection(asyncio.Protocol):
             local=self._local,
             keep_alive=self._parser.should_keep_alive() and not self._server.closing,
             http_10=self._parser.get_http_version() == "1.0",
+            peer=self._peer,
         )
         if len(self._waiting) >= MAX_PIPELINED:
             self._fail(429, "Too Many Requests: too many pipelined requests on one connection")
