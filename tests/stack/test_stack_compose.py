@@ -3,6 +3,7 @@ run, checked without Docker."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,7 @@ def test_forward_auth_follows_the_contract() -> None:
     dropped = middlewares["mcp-upstream-headers"]["headers"]["customRequestHeaders"]
     assert dropped["Authorization"] == ""
     assert dropped["Cookie"] == ""
+    assert "Origin" not in dropped  # the proxy checks it (allowed_origins)
     cors = middlewares["cors"]["headers"]
     assert {"Mcp-Session-Id", "WWW-Authenticate"} <= set(cors["accessControlExposeHeaders"])
     assert set(middlewares["register-limit"]["rateLimit"]) >= {"average", "burst"}
@@ -232,6 +234,14 @@ def test_images_are_pinned_and_run_unprivileged(project: Project) -> None:
         assert definition["build"]["dockerfile"] == "mcp-proxy/Dockerfile", container.name
         assert definition["read_only"] is True, container.name
         assert definition["init"] is True, container.name
+
+
+def test_proxy_images_believe_forwarded_headers_only_from_private_networks() -> None:
+    text = (ROOT / "mcp-proxy/Dockerfile").read_text()
+    [value] = re.findall(r"^ENV MCP_PROXY_TRUSTED_PROXIES=(\S+)$", text, re.MULTILINE)
+    networks = [ipaddress.ip_network(entry) for entry in value.split(",")]
+    assert networks
+    assert all(network.is_private for network in networks), networks
 
 
 def test_the_filesystem_service_mounts_its_directory_read_only(project: Project) -> None:

@@ -1,5 +1,6 @@
 """What the generated routing does at its edges, through the real Traefik: identity headers only from auth,
-challenges with resource_metadata, audience per service, discovery on service routes, 404s, CORS before auth."""
+challenges with resource_metadata, audience per service, discovery on service routes, 404s, CORS before auth, and
+the Origin of a browser page judged by the proxy."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def probe_token(dev_stack: DevStack) -> str:
     return await obtain_token(dev_stack.base, dev_stack.resource("probe"), "dave")
+
+
+@pytest.fixture(scope="module")
+async def echo_token(dev_stack: DevStack) -> str:
+    return await obtain_token(dev_stack.base, dev_stack.resource("echo"), "erin")
 
 
 @pytest.mark.anyio
@@ -155,14 +161,47 @@ async def test_cors_preflight_is_answered_before_auth(dev_stack: DevStack) -> No
 
 
 @pytest.mark.anyio
-async def test_a_browser_origin_reaches_the_proxy_only_through_cors(dev_stack: DevStack, probe_token: str) -> None:
+async def test_a_browser_origin_reaches_the_proxy(dev_stack: DevStack, probe_token: str) -> None:
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {probe_token}", "Origin": "http://localhost:6274"}
     async with httpx2.AsyncClient(timeout=10) as http:
         answer = await http.post(dev_stack.resource("probe"), headers=headers, content=json.dumps(INITIALIZE))
     assert answer.status_code == 200, answer.text
     assert answer.headers["access-control-allow-origin"] == "*"
     assert "Mcp-Session-Id" in answer.headers["access-control-expose-headers"]
-    assert dev_stack.probe.arrivals[-1].values("origin") == []
+    assert dev_stack.probe.arrivals[-1].values("origin") == ["http://localhost:6274"]  # for the proxy to judge
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("origin", "forwarded_host", "status"),
+    [
+        ("http://evil.example", None, 403),
+        ("http://evil.example", "evil.example", 403),  # Traefik replaces what the client forwarded
+        ("http://localhost:6274", None, 403),  # not in the echo proxy's allowed_origins
+        ("own", None, 200),  # a page of the gateway's own origin
+        (None, None, 200),  # no browser page: SDK clients, mcp-remote, IDEs
+    ],
+)
+async def test_a_valid_token_is_served_only_without_origin_or_from_an_allowed_one(
+    dev_stack: DevStack, echo_token: str, origin: str | None, forwarded_host: str | None, status: int
+) -> None:
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {echo_token}"}
+    if origin is not None:
+        headers["Origin"] = dev_stack.base if origin == "own" else origin
+    if forwarded_host is not None:
+        headers["X-Forwarded-Host"] = forwarded_host
+    async with httpx2.AsyncClient(timeout=10) as http:
+        answer = await http.post(dev_stack.resource("echo"), headers=headers, json=INITIALIZE)
+        assert answer.status_code == status, answer.text
+        if status == 403:
+            assert answer.json()["error"]["code"] == -32600  # the proxy's refusal, not Traefik's or auth's
+            assert "mcp-session-id" not in answer.headers
+            assert answer.headers["access-control-allow-origin"] == "*"  # the page can read why
+        else:
+            assert "result" in answer.json(), answer.text
+            session = {"Mcp-Session-Id": answer.headers["mcp-session-id"]}
+            ended = await http.delete(dev_stack.resource("echo"), headers={**headers, **session})
+            assert ended.status_code == 204
 
 
 @pytest.mark.anyio
