@@ -209,6 +209,7 @@ def test_the_auth_routers_rank_discovery_above_services_and_keep_verify_internal
     assert "Host(" not in discovery.rule  # on every host
     preflight = read(ROOT / "traefik/dynamic/routers.yml")["http"]["routers"]["cors-preflight"]
     assert preflight["priority"] > (discovery.priority or 0) > max(len(r.rule) for r in routers.values())
+    assert "HeaderRegexp(`Origin`, `.+`)" in preflight["rule"]  # without Origin, no preflight (tests/stack edges)
     assert routers["auth-register"].middlewares == ["register-limit@file"]
     assert routers["auth-token"].middlewares == ["token-limit@file"]
 

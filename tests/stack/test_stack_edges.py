@@ -205,6 +205,24 @@ async def test_a_valid_token_is_served_only_without_origin_or_from_an_allowed_on
 
 
 @pytest.mark.anyio
+async def test_an_options_request_without_origin_is_no_preflight(dev_stack: DevStack, echo_token: str) -> None:
+    """Only a preflight (OPTIONS with Origin and Access-Control-Request-Method) is answered before auth; any other
+    OPTIONS is a request like the rest: a challenge without a token, the service's 405 naming its methods with one."""
+    asking = {"Access-Control-Request-Method": "POST"}
+    async with httpx2.AsyncClient(timeout=10) as http:
+        anonymous = await http.options(dev_stack.resource("echo"), headers=asking)
+        assert anonymous.status_code == 401, anonymous.text
+        assert f'resource_metadata="{dev_stack.prm_url("echo")}"' in anonymous.headers["www-authenticate"]
+        authorized = await http.options(
+            dev_stack.resource("echo"), headers={**asking, "Authorization": f"Bearer {echo_token}"}
+        )
+        assert authorized.status_code == 405, authorized.text
+        assert authorized.headers["allow"] == "GET, POST, DELETE"
+        discovery = await http.options(f"{dev_stack.base}/.well-known/oauth-authorization-server", headers=asking)
+        assert discovery.status_code == 405, discovery.text
+
+
+@pytest.mark.anyio
 async def test_dot_segments_do_not_carry_a_token_to_another_service(dev_stack: DevStack, probe_token: str) -> None:
     before = len(dev_stack.probe.arrivals)
     async with httpx2.AsyncClient(timeout=10) as http:
