@@ -163,10 +163,63 @@ def test_a_client_cannot_set_its_own_client_id_or_secret_hash() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["<script>alert(1)</script>", "\"'><img src=x onerror=alert(1)>", "line\r\nbreak", "Ünïcødé 名前 \U0001f600"],
+    [
+        "<script>alert(1)</script>",
+        "\"'><img src=x onerror=alert(1)>",
+        "Ünïcødé 名前 \U0001f600",
+        "\U0001f469\u200d\U0001f4bb Studio",  # a zero-width joiner inside an emoji sequence
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645",  # Persian: a zero-width non-joiner between letters
+        "עברית English",  # right-to-left letters are text, not controls
+    ],
 )
 def test_client_name_is_kept_verbatim_for_the_page_to_escape(name: str) -> None:
     assert validate({"redirect_uris": [REDIRECT], "client_name": name}).client_name == name
+
+
+HUMAN_READABLE = ["client_name", "software_id", "software_version"]
+URL_FIELDS = ["client_uri", "logo_uri", "tos_uri", "policy_uri"]
+
+
+def with_field(name: str, value: str) -> dict[str, Any]:
+    if name in URL_FIELDS:
+        value = f"https://app.example/{value}"
+    if name == "contacts":
+        return {"redirect_uris": [REDIRECT], "contacts": ["ops@app.example", value]}
+    return {"redirect_uris": [REDIRECT], name: value}
+
+
+@pytest.mark.parametrize("name", [*HUMAN_READABLE, *URL_FIELDS, "contacts", "scope"])
+@pytest.mark.parametrize("value", ["\ud800", "x\udfff", "\udbff\udc00\ud800"])
+def test_a_lone_surrogate_in_any_kept_string_is_invalid_client_metadata(name: str, value: str) -> None:
+    """JSON can escape one ("\\ud800", RFC 8259 §8.2); UTF-8 cannot encode it, so the record could not be kept."""
+    assert error_of(with_field(name, value)) == "invalid_client_metadata"
+
+
+CONTROLS = [
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE: the name would display reversed
+    "\u202a",
+    "\u200e",
+    "\u200f",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\x00",
+    "\r\n",
+    "\t",
+    "\x1b[31m",
+    "\x85",  # C1 NEXT LINE
+    "\u2028",  # LINE SEPARATOR
+    "\ufeff",
+    "\u00ad",  # SOFT HYPHEN (Cf): invisible
+]
+
+
+@pytest.mark.parametrize("name", [*HUMAN_READABLE, *URL_FIELDS, "contacts", "scope"])
+@pytest.mark.parametrize("control", CONTROLS)
+def test_control_and_bidi_characters_are_invalid_client_metadata(name: str, control: str) -> None:
+    """RFC 7591 §3.2.2: a name that would display as something else is invalid metadata."""
+    assert error_of(with_field(name, f"Claude{control}gnp.exe")) == "invalid_client_metadata"
 
 
 def test_metadata_json_lists_tuples_and_omits_unset_fields() -> None:
@@ -176,3 +229,10 @@ def test_metadata_json_lists_tuples_and_omits_unset_fields() -> None:
     assert body["grant_types"] == ["authorization_code"]
     assert "client_name" not in body
     assert "logo_uri" not in body
+
+
+@pytest.mark.parametrize("separator", ["\t", "\u2028", "\x1c", "\x85"])
+def test_scope_tokens_are_separated_by_spaces_not_by_other_whitespace(separator: str) -> None:
+    """RFC 6749 §3.3: scope tokens are separated by SP; str.split() alone would also split on these."""
+    assert error_of({"redirect_uris": [REDIRECT], "scope": f"mcp{separator}mcp:admin"}) == "invalid_client_metadata"
+

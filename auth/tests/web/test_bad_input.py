@@ -3,12 +3,16 @@ strings that must come out escaped (HTML), encoded (URLs) or not at all (headers
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx2 as httpx
 import pytest
+from mcpgw_auth.web.pages import Pages
 
 from .conftest import ECHO, REDIRECT_URI, Env, Pkce, Registered, is_client_redirect, only_form, query_of
 
@@ -254,7 +258,11 @@ def test_a_repeated_token_is_invalid_request(env: Env, public_client: Registered
 # Injection strings
 
 
-@pytest.mark.parametrize("name", INJECTIONS)
+def has_controls(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+@pytest.mark.parametrize("name", [name for name in INJECTIONS if not has_controls(name)])
 def test_a_hostile_client_name_is_escaped_on_the_consent_page(env: Env, name: str) -> None:
     reg = env.register(client_name=name)
     assert reg.body["client_name"] == name  # stored and returned verbatim (JSON-encoded)
@@ -273,6 +281,113 @@ def test_a_hostile_client_name_is_escaped_on_the_consent_page(env: Env, name: st
     form = only_form(page)
     assert set(form.fields) == {"request", "csrf"}
     assert_no_injected_header(page)
+
+
+# Text that is not text: lone surrogates, controls, bidirectional overrides
+
+POISON = "poison\ud800"  # a lone surrogate, sent as the JSON escape "\\ud800"
+
+
+def post_json(
+    env: Env, path: str, body: dict[str, Any], token: str | None = None, method: str = "POST"
+) -> httpx.Response:
+    """JSON with ASCII escapes: a lone surrogate travels as the escape `\\ud800` (httpx would not encode it)."""
+    headers = dict(JSON)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return env.http.request(method, path, content=json.dumps(body).encode(), headers=headers)
+
+
+def registration(**fields: Any) -> dict[str, Any]:
+    return {"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none", **fields}
+
+
+def nothing_poisoned_is_stored(env: Env) -> bool:
+    return not any("\ud800" in text for text in env.stored_strings())
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"client_name": POISON}, "invalid_client_metadata"),
+        ({"software_id": POISON}, "invalid_client_metadata"),
+        ({"software_version": POISON}, "invalid_client_metadata"),
+        ({"client_uri": f"https://app.example/{POISON}"}, "invalid_client_metadata"),
+        ({"contacts": [POISON]}, "invalid_client_metadata"),
+        ({"scope": POISON}, "invalid_client_metadata"),
+        ({"grant_types": ["authorization_code", POISON]}, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": POISON}, "invalid_client_metadata"),
+        ({"redirect_uris": [POISON]}, "invalid_redirect_uri"),
+    ],
+)
+def test_a_lone_surrogate_at_registration_is_a_400_and_nothing_is_stored(
+    env: Env, fields: dict[str, Any], error: str
+) -> None:
+    response = post_json(env, "/register", registration(**fields))
+    assert_json_error(response, 400, error)
+    assert "\ud800" not in response.text
+    assert nothing_poisoned_is_stored(env)
+
+
+@pytest.mark.parametrize("fields", [{"client_name": POISON}, {"software_id": POISON}, {"contacts": ["a", POISON]}])
+def test_a_lone_surrogate_in_a_client_update_is_a_400_and_the_client_stays_readable(
+    env: Env, public_client: Registered, fields: dict[str, Any]
+) -> None:
+    path, token = f"/register/{public_client.client_id}", public_client.registration_token
+    response = post_json(env, path, registration(client_id=public_client.client_id, **fields), token, "PUT")
+    assert_json_error(response, 400, "invalid_client_metadata")
+    assert nothing_poisoned_is_stored(env)
+    read = env.http.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert read.status_code == 200
+    assert read.json()["client_name"] == "Test Client"
+
+
+@pytest.mark.parametrize(
+    "control", ["\u202e", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\x00", "\r\n", "\x1b"]
+)
+def test_control_and_bidi_characters_in_a_client_name_are_refused(env: Env, control: str) -> None:
+    """RFC 7591 §3.2.2: "Claude\\u202egnp.exe" would show on the consent page as "Claudeexe.png"."""
+    response = env.register_response(client_name=f"Claude{control}gnp.exe")
+    assert_json_error(response, 400, "invalid_client_metadata")
+
+
+@pytest.mark.parametrize("name", ["\U0001f469\u200d\U0001f4bb Studio", "עברית", "名前"])
+def test_names_in_any_script_and_emoji_sequences_are_accepted(env: Env, name: str) -> None:
+    reg = env.register(client_name=name)
+    page = env.browser.to_consent(env.browser.authorize_request(reg))
+    assert f"<bdi>{name}</bdi>" in page.text
+
+
+def rendered(template: str, **context: Any) -> str:
+    return bytes(Pages().render(template, **context).body).decode()
+
+
+LEGACY_NAME = "Claude\u202egnp.exe\u2066\x00"  # as a record kept before registration refused controls could hold
+
+
+def test_the_consent_page_neutralises_controls_in_a_stored_name() -> None:
+    html = rendered("consent.html", client_name=LEGACY_NAME, username="alice\u202e", redirect_host="a\u202eb")
+    assert not has_controls(html.replace("\n", ""))
+    assert "<title>Authorize Claude\ufffdgnp.exe\ufffd\ufffd</title>" in html
+    assert "<h1>Allow <bdi>Claude\ufffdgnp.exe\ufffd\ufffd</bdi> to use your MCP services?</h1>" in html
+    assert "<dd><bdi>Claude\ufffdgnp.exe\ufffd\ufffd</bdi></dd>" in html
+    assert "<bdi>a\ufffdb</bdi>" in html
+    assert "Signed in as <strong>alice\ufffd</strong>" in html  # ours, not the client's: no <bdi> needed
+
+
+def test_the_account_page_neutralises_controls_in_a_stored_name() -> None:
+    client = {"client_id": "c1", "name": LEGACY_NAME, "redirect_hosts": "x\u202ey", "scopes": "mcp", "resources": []}
+    user = {"username": "bob\u2067", "email": "bob@example.com\u202e"}
+    html = rendered("account.html", user=user, clients=[client], csrf="t")
+    assert not has_controls(html.replace("\n", ""))
+    assert "<h2><bdi>Claude\ufffdgnp.exe\ufffd\ufffd</bdi></h2>" in html
+    assert "<bdi>x\ufffdy</bdi>" in html
+    assert "Signed in as <strong>bob\ufffd</strong> (bob@example.com\ufffd)." in html
+
+
+def test_the_signed_out_page_neutralises_controls_in_a_username() -> None:
+    html = rendered("signed_out.html", username="eve\u202e")
+    assert "eve\ufffd, you are signed out" in html
 
 
 def test_the_client_name_in_the_page_title_is_escaped(env: Env) -> None:

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from mcpgw_auth.oauth.errors import OAuthError
 from mcpgw_auth.oauth.redirects import redirect_uri_problem
+from mcpgw_auth.oauth.text import for_description, text_problem
 from mcpgw_auth.records import AuthMethod, ClientMetadata
 
 AUTH_METHODS: tuple[AuthMethod, ...] = ("none", "client_secret_basic", "client_secret_post")
@@ -29,6 +30,15 @@ def _bad(description: str) -> OAuthError:
     return OAuthError("invalid_client_metadata", description)  # RFC 7591 §3.2.2
 
 
+def _text(name: str, value: object, max_length: int) -> str:
+    """A string kept and shown to people: short, valid Unicode, no controls (RFC 7591 §3.2.2 otherwise)."""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise _bad(f"{name} must be a string of at most {max_length} characters")
+    if problem := text_problem(value):
+        raise _bad(f"{name} {problem}")
+    return value
+
+
 def _string_list(body: dict[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     value = body.get(name)
     if value is None:
@@ -50,14 +60,14 @@ def validate_metadata(body: object, scopes_supported: frozenset[str], extra_sche
     for uri in uris:
         problem = redirect_uri_problem(uri, extra_schemes)
         if problem:
-            raise OAuthError("invalid_redirect_uri", f"redirect URI {str(uri)[:200]!r} {problem}")
+            raise OAuthError("invalid_redirect_uri", f"redirect URI '{for_description(uri)}' {problem}")
 
     method = body.get("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
     if method not in AUTH_METHODS:
         raise _bad(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
     grant_types = _string_list(body, "grant_types", ("authorization_code",))  # RFC 7591 §2 default
     if unknown := set(grant_types) - set(GRANT_TYPES):
-        raise _bad(f"unsupported grant_types: {', '.join(sorted(unknown))}")
+        raise _bad(f"unsupported grant_types: {for_description(', '.join(sorted(unknown)))}")
     if "authorization_code" not in grant_types:
         raise _bad("grant_types must include authorization_code")
     response_types = _string_list(body, "response_types", ("code",))
@@ -67,23 +77,20 @@ def validate_metadata(body: object, scopes_supported: frozenset[str], extra_sche
     fields: dict[str, Any] = {}
     for name in _STRING_FIELDS:
         value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or len(value) > _MAX_STRING:
-            raise _bad(f"{name} must be a string of at most {_MAX_STRING} characters")
-        fields[name] = value
+        if value is not None:
+            fields[name] = _text(name, value, _MAX_STRING)
     for name in _URL_FIELDS:
         if name in fields and not fields[name].lower().startswith(("https://", "http://")):
             raise _bad(f"{name} must be an http(s) URL")
     if "scope" in fields:
-        requested = set(fields["scope"].split())
-        if not requested <= scopes_supported:
+        requested = set(fields["scope"].split(" "))  # RFC 6749 §3.3: tokens separated by SP
+        if not requested - {""} <= scopes_supported:
             raise _bad(f"scope may only name {' '.join(sorted(scopes_supported))}")
     contacts = body.get("contacts")
     if contacts is not None:
-        if not isinstance(contacts, list) or not all(isinstance(c, str) and len(c) <= 320 for c in contacts):
+        if not isinstance(contacts, list):
             raise _bad("contacts must be an array of strings")
-        fields["contacts"] = tuple(contacts)
+        fields["contacts"] = tuple(_text("contacts", contact, 320) for contact in contacts)
 
     return ClientMetadata(
         redirect_uris=tuple(dict.fromkeys(uris)),

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from mcpgw_auth.oauth.text import for_display
+
 
 def form_target(redirect_uri: str) -> str:
     """The CSP source for a client's redirect URI: browsers apply form-action to the redirect after a POST."""
@@ -27,6 +29,9 @@ class Pages:
         self._env = Environment(
             loader=PackageLoader("mcpgw_auth", "templates"), autoescape=select_autoescape(default=True)
         )
+        # `|display` on whatever a client or a user chose: controls and bidi overrides shown as U+FFFD, even in
+        # records kept before registration refused them (Unicode TR #36 §2.1; the templates add <bdi> isolation).
+        self._env.filters["display"] = for_display
 
     def render(
         self, template: str, status: int = 200, form_targets: tuple[str, ...] = (), **context: Any
