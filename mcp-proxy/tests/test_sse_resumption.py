@@ -226,6 +226,14 @@ def test_streams_whose_client_went_away_are_bounded() -> None:
     assert MAX_DETACHED_STREAMS + 4 in session.pending
 
 
+def test_the_idle_clock_starts_from_the_last_answer_not_from_the_request() -> None:
+    session, child = new_session()
+    session.begin_request(call(1))
+    session.last_active = 0.0  # a request that took as long as the idle timeout
+    from_child(child, answer(1))
+    assert session.last_active > 0.0
+
+
 # Through the proxy --------------------------------------------------------------------------------------------------
 
 

@@ -308,6 +308,7 @@ class Session:
 
     def _respond(self, stream: Stream, raw: bytes) -> None:
         assert stream.request_id is not None
+        self.last_active = time.monotonic()  # the session is idle from its last answer, not from its last request
         self._forget_request(stream.request_id)
         stream.final_seq = stream.next_seq
         self._deliver(stream, raw, final=True)
