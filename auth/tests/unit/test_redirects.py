@@ -5,7 +5,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from mcpgw_auth.oauth.redirects import redirect_uri_matches, redirect_uri_problem, with_params
+from mcpgw_auth.oauth.redirects import (
+    normalize_redirect_uri,
+    redirect_uri_matches,
+    redirect_uri_problem,
+    with_params,
+)
 
 NO_EXTRA: frozenset[str] = frozenset()
 
@@ -113,6 +118,86 @@ def test_uris_without_a_host_or_with_a_bad_port_are_refused(uri: str) -> None:
     assert redirect_uri_problem(uri, NO_EXTRA) is not None
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://*.evil.com/cb",  # a wildcard: RFC 3986 §3.2.2 lets `*` into a reg-name, DNS does not
+        "https://*/cb",
+        "https://evil.*/cb",
+        "https://ev!l.com/cb",
+        "https://evil.com;x/cb",
+        "https://ex%61mple.com/cb",  # percent-encoding in a host name (RFC 3986 §3.2.2 allows it, DNS names do not)
+        "https://evil..com/cb",
+        "https://evil.com./cb",  # a trailing dot: an empty last label
+        "https://.evil.com/cb",
+        "https://-evil.com/cb",  # RFC 1123 §2.1: a label neither starts nor ends with a hyphen
+        "https://evil-.com/cb",
+        "https://" + "a" * 64 + ".example/cb",  # RFC 1035 §2.3.4: labels of at most 63 octets
+        "https://" + "a." * 127 + "example/cb",  # and names of at most 253
+        "https://1.2.3/cb",  # all-numeric: neither an IPv4 address nor a host name (RFC 3696 §2)
+        "https://256.1.1.1/cb",
+        "https://[v1.x]/cb",  # IPvFuture: no one can be redirected there
+        "https://[fe80::1%25eth0]/cb",  # a zone id (RFC 6874) names an interface of the client's machine
+        "https://bücher.example/cb",  # an IRI, not a URI: register the A-label (xn--bcher-kva.example)
+        "https://evil.com\u202e/cb",
+        "https://evil.com/\u202ecb",  # not a host, but no URI carries a non-ASCII character (RFC 3986 §2)
+        "https://evil.com/caf\u00e9",
+        "https://app\ud800.example/cb",
+        "http://127.0.0.1:5555/cb\ud800",
+    ],
+)
+def test_hosts_that_are_no_host_name_and_non_ascii_uris_are_refused(uri: str) -> None:
+    assert redirect_uri_problem(uri, NO_EXTRA) is not None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        # `*` is a sub-delim, legal in a path and a query (RFC 3986 §3.3, §3.4). Matching is exact, so it is the
+        # literal character: such a URI is accepted and matches only itself (see the matching tests below).
+        "https://app.example/*",
+        "https://app.example/cb/*?x=*",
+        "https://my_app.example/cb",  # DNS allows underscores, and browsers resolve them
+        "https://xn--bcher-kva.example/cb",
+        "https://[2001:db8::1]/cb",
+        "https://192.0.2.1:8443/cb",
+        "https://a.b-c.d9.example/cb",
+        "https://" + "a" * 63 + ".example/cb",
+    ],
+)
+def test_host_names_ip_addresses_and_a_literal_star_in_the_path_are_accepted(uri: str) -> None:
+    assert redirect_uri_problem(uri, NO_EXTRA) is None
+
+
+def test_a_private_use_uri_with_an_authority_needs_a_host_name_there_too() -> None:
+    allowed = frozenset({"myapp"})
+    assert redirect_uri_problem("myapp://callback/done", allowed) is None
+    assert redirect_uri_problem("myapp:/callback", allowed) is None
+    assert redirect_uri_problem("myapp://*.evil/cb", allowed) is not None
+
+
+@pytest.mark.parametrize(
+    ("uri", "normal"),
+    [
+        ("HTTPS://App.Example.COM/Call/Back?Q=A", "https://app.example.com/Call/Back?Q=A"),
+        ("https://APP.example:8443/cb", "https://app.example:8443/cb"),
+        ("http://LOCALHOST:5555/cb", "http://localhost:5555/cb"),
+        ("http://[::1]:80/CB", "http://[::1]:80/CB"),
+        ("HTTP://[2001:DB8::A]/cb", "http://[2001:db8::a]/cb"),
+        ("Com.Example.App:/Oauth", "com.example.app:/Oauth"),
+        ("https://app.example/cb?", "https://app.example/cb?"),  # nothing else is touched
+        ("https://app.example", "https://app.example"),
+        ("https://User@App.Example/cb", "https://User@app.example/cb"),
+        ("https://\u212aite.example/cb", "https://\u212aite.example/cb"),  # ASCII case only: KELVIN SIGN stays
+        ("no scheme", "no scheme"),
+        ("/Relative/Path:X", "/Relative/Path:X"),  # not a scheme (RFC 3986 §3.1)
+    ],
+)
+def test_normalisation_lowercases_scheme_and_host_only(uri: str, normal: str) -> None:
+    """RFC 3986 §6.2.2.1: scheme and host are case-insensitive and normalised to lowercase; nothing else changes."""
+    assert normalize_redirect_uri(uri) == normal
+
+
 def test_a_private_use_scheme_is_accepted_only_when_allowed() -> None:
     assert redirect_uri_problem("com.example.app:/oauth", NO_EXTRA) is not None
     assert redirect_uri_problem("com.example.app:/oauth", frozenset({"com.example.app"})) is None
@@ -136,8 +221,7 @@ def test_the_exact_registered_uri_matches() -> None:
         "https://app.example/cb/",  # trailing slash
         "https://app.example/cb/../evil",
         "https://app.example/cbx",
-        "https://app.example/CB",
-        "https://APP.example/cb",
+        "https://app.example/CB",  # the path is case-sensitive (RFC 3986 §6.2.2.1)
         "https://app.example/cb?x=1",
         "https://app.example/cb#frag",
         "https://app.example.evil.com/cb",
@@ -149,6 +233,37 @@ def test_the_exact_registered_uri_matches() -> None:
 )
 def test_anything_but_an_exact_match_is_refused_for_https(presented: str) -> None:
     assert not redirect_uri_matches(REGISTERED, presented)
+
+
+@pytest.mark.parametrize("presented", ["https://APP.example/cb", "HTTPS://app.EXAMPLE/cb", "Https://App.Example/cb"])
+def test_scheme_and_host_match_whatever_their_case(presented: str) -> None:
+    """RFC 3986 §6.2.2.1 case normalisation, then simple string comparison (§6.2.1, OAuth 2.1 §4.1.1)."""
+    assert redirect_uri_matches(REGISTERED, presented)
+
+
+def test_a_registration_kept_before_normalisation_still_matches() -> None:
+    assert redirect_uri_matches(("https://App.Example/cb",), "https://app.example/cb")
+    assert redirect_uri_matches(("https://App.Example/cb",), "https://APP.EXAMPLE/cb")
+    assert not redirect_uri_matches(("https://App.Example/cb",), "https://app.example/CB")
+
+
+def test_only_ascii_letters_are_case_folded() -> None:
+    assert not redirect_uri_matches(("https://kite.example/cb",), "https://\u212aite.example/cb")  # KELVIN SIGN
+    assert not redirect_uri_matches(("https://kite.example/cb",), "https://kite.example/cb\ud800")
+
+
+def test_a_star_in_a_registered_path_is_no_wildcard() -> None:
+    registered = ("https://app.example/*", "https://app.example/cb?x=*")
+    assert redirect_uri_matches(registered, "https://app.example/*")
+    assert not redirect_uri_matches(registered, "https://app.example/anything")
+    assert not redirect_uri_matches(registered, "https://app.example/")
+    assert not redirect_uri_matches(registered, "https://app.example/cb?x=1")
+
+
+def test_a_loopback_redirect_may_use_any_port_and_any_case() -> None:
+    assert redirect_uri_matches(("http://localhost:5555/callback",), "http://LOCALHOST:61234/callback")
+    assert redirect_uri_matches(("http://LocalHost:5555/callback",), "http://localhost:61234/callback")
+    assert not redirect_uri_matches(("http://localhost:5555/callback",), "http://localhost:61234/Callback")
 
 
 def test_a_loopback_redirect_may_use_any_port() -> None:

@@ -195,6 +195,11 @@ def test_a_lone_surrogate_in_any_kept_string_is_invalid_client_metadata(name: st
     assert error_of(with_field(name, value)) == "invalid_client_metadata"
 
 
+@pytest.mark.parametrize("uri", [f"{REDIRECT}\ud800", "https://app\udfff.example/cb"])
+def test_a_lone_surrogate_in_a_redirect_uri_is_invalid_redirect_uri(uri: str) -> None:
+    assert error_of({"redirect_uris": [uri]}) == "invalid_redirect_uri"
+
+
 CONTROLS = [
     "\u202e",  # RIGHT-TO-LEFT OVERRIDE: the name would display reversed
     "\u202a",
@@ -236,3 +241,25 @@ def test_scope_tokens_are_separated_by_spaces_not_by_other_whitespace(separator:
     """RFC 6749 §3.3: scope tokens are separated by SP; str.split() alone would also split on these."""
     assert error_of({"redirect_uris": [REDIRECT], "scope": f"mcp{separator}mcp:admin"}) == "invalid_client_metadata"
 
+
+def test_redirect_uris_are_kept_with_lowercase_scheme_and_host() -> None:
+    """RFC 3986 §6.2.2.1: scheme and host are case-insensitive; RFC 7591 §3.2.1 lets the server substitute values."""
+    metadata = validate(
+        {"redirect_uris": ["HTTPS://App.Example.COM:8443/Call/Back?Tenant=A", "http://LOCALHOST:5555/Callback"]}
+    )
+    assert metadata.redirect_uris == (
+        "https://app.example.com:8443/Call/Back?Tenant=A",
+        "http://localhost:5555/Callback",
+    )
+
+
+def test_redirect_uris_differing_only_in_host_case_are_kept_once() -> None:
+    metadata = validate(
+        {"redirect_uris": ["https://app.example/cb", "https://APP.example/cb", "https://app.example/CB"]}
+    )
+    assert metadata.redirect_uris == ("https://app.example/cb", "https://app.example/CB")
+
+
+@pytest.mark.parametrize("uri", ["https://*.evil.com/cb", "https://evil.*/cb", "https://ex%61mple.com/cb"])
+def test_a_redirect_uri_whose_host_is_no_host_name_is_invalid_redirect_uri(uri: str) -> None:
+    assert error_of({"redirect_uris": [uri]}) == "invalid_redirect_uri"

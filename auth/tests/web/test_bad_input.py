@@ -317,6 +317,7 @@ def nothing_poisoned_is_stored(env: Env) -> bool:
         ({"scope": POISON}, "invalid_client_metadata"),
         ({"grant_types": ["authorization_code", POISON]}, "invalid_client_metadata"),
         ({"token_endpoint_auth_method": POISON}, "invalid_client_metadata"),
+        ({"redirect_uris": [REDIRECT_URI + POISON]}, "invalid_redirect_uri"),
         ({"redirect_uris": [POISON]}, "invalid_redirect_uri"),
     ],
 )
@@ -388,6 +389,31 @@ def test_the_account_page_neutralises_controls_in_a_stored_name() -> None:
 def test_the_signed_out_page_neutralises_controls_in_a_username() -> None:
     html = rendered("signed_out.html", username="eve\u202e")
     assert "eve\ufffd, you are signed out" in html
+
+
+# Redirect URIs: hosts and case
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://*.evil.com/cb", "https://*/cb", "https://ev%69l.com/cb", "https://évil.com/cb"]
+)
+def test_a_redirect_uri_without_a_real_host_name_is_refused(env: Env, uri: str) -> None:
+    assert_json_error(env.register_response(redirect_uris=[uri]), 400, "invalid_redirect_uri")
+
+
+def test_a_redirect_uri_is_registered_with_lowercase_scheme_and_host_and_matched_in_any_case(env: Env) -> None:
+    """RFC 3986 §6.2.2.1: scheme and host are case-insensitive; the path is not. The code goes to the URI as the
+    client sent it, and /token compares redirect_uri with that exact string (RFC 6749 §4.1.3)."""
+    reg = env.register(redirect_uris=["HTTP://LocalHost:5555/CallBack"])
+    assert reg.body["redirect_uris"] == ["http://localhost:5555/CallBack"]
+    as_sent = dataclasses.replace(reg, redirect_uri="http://LOCALHOST:5555/CallBack")
+    pkce = Pkce.new()
+    granted = env.browser.authorize(as_sent, pkce)
+    assert granted.location.startswith("http://LOCALHOST:5555/CallBack?")
+    exchanged = env.exchange(as_sent, granted.code, pkce)
+    assert exchanged.status_code == 200, exchanged.text
+    wrong_path = env.browser.authorize_request(reg, redirect_uri="http://localhost:5555/callback")
+    assert wrong_path.status_code == 400
 
 
 def test_the_client_name_in_the_page_title_is_escaped(env: Env) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from mcpgw_auth.oauth.errors import OAuthError
-from mcpgw_auth.oauth.redirects import redirect_uri_problem
+from mcpgw_auth.oauth.redirects import normalize_redirect_uri, redirect_uri_problem
 from mcpgw_auth.oauth.text import for_description, text_problem
 from mcpgw_auth.records import AuthMethod, ClientMetadata
 
@@ -92,8 +92,10 @@ def validate_metadata(body: object, scopes_supported: frozenset[str], extra_sche
             raise _bad("contacts must be an array of strings")
         fields["contacts"] = tuple(_text("contacts", contact, 320) for contact in contacts)
 
+    # RFC 3986 §6.2.2.1 case normalisation; RFC 7591 §3.2.1 lets the server substitute a value it registers.
+    normal_uris = (normalize_redirect_uri(uri) for uri in uris)
     return ClientMetadata(
-        redirect_uris=tuple(dict.fromkeys(uris)),
+        redirect_uris=tuple(dict.fromkeys(normal_uris)),
         token_endpoint_auth_method=cast(AuthMethod, method),
         grant_types=grant_types,
         response_types=response_types,
