@@ -268,6 +268,7 @@ def where(line: str, value: str, values: dict[str, str]) -> str:
 def captured(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "MCP_PROXY_", "DEV_"))}
     environ |= {"REDIS_URL": redis_server, "AUTH_LOG_LEVEL": "DEBUG", "MCP_PROXY_LOG_LEVEL": "DEBUG"}
+    environ["AUTH_REFRESH_GRACE"] = "0"  # the replayed refresh token must take the reuse path, which logs a warning
     with bind_loopback() as port_holder:
         port = port_of(port_holder)  # released just before Traefik binds it
     options = StackOptions(

@@ -134,7 +134,11 @@ class Rotated(Record):
 
 
 class Reused(Record):
-    """A rotated refresh token came back: OAuth 2.1 §4.3.1 says revoke the whole family."""
+    """A rotated refresh token came back: OAuth 2.1 §4.3.1 says revoke the whole family, unless it is the same client
+    racing itself within the refresh grace (decided by the caller from the successor and when it was rotated)."""
 
     outcome: Literal["reused"] = "reused"
     family_id: str
+    successor_hash: str | None = None  # the token it was rotated into
+    rotated_at: int | None = None
+    successor_current: bool = False  # that successor has not been rotated (or revoked) itself

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     )
     access_token_ttl: int = Field(default=3600, gt=0)
     refresh_token_ttl: int = Field(default=30 * 86400, gt=0)
+    refresh_grace: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Seconds in which a just-rotated refresh token, presented again by its client, gets the same "
+        "successor instead of revoking the grant (0: none).",
+    )
     code_ttl: int = Field(default=60, gt=0)
     auth_request_ttl: int = Field(default=600, gt=0)
     session_ttl: int = Field(default=12 * 3600, gt=0)

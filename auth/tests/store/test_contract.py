@@ -524,10 +524,17 @@ async def test_refresh_rotation_and_reuse(harness: Harness) -> None:
     assert await store.rotate_refresh("r0", "r1", ttl=100) == Rotated(family=family)
     assert await store.get_refresh("r0") is None
     assert await store.get_refresh("r1") == family
-    # OAuth 2.1 §4.3.1: a rotated-out token presented again is reuse.
-    assert await store.rotate_refresh("r0", "r2", ttl=100) == Reused(family_id="fam-1")
+    # OAuth 2.1 §4.3.1: a rotated-out token presented again is reuse, told with what it was rotated into and when.
+    reused = await store.rotate_refresh("r0", "r2", ttl=100)
+    assert isinstance(reused, Reused)
+    assert (reused.family_id, reused.successor_hash, reused.successor_current) == ("fam-1", "r1", True)
+    assert isinstance(reused.rotated_at, int)
     assert await store.get_refresh("r2") is None
     assert await store.rotate_refresh("r1", "r3", ttl=100) == Rotated(family=family)
+    # Once its successor is rotated too, the oldest token's successor is no longer current.
+    again = await store.rotate_refresh("r0", "r2", ttl=100)
+    assert isinstance(again, Reused)
+    assert (again.successor_hash, again.successor_current) == ("r1", False)
     assert await store.rotate_refresh("unknown", "r4", ttl=100) is None
 
 
@@ -540,7 +547,9 @@ async def test_rotation_extends_the_family_and_keeps_retired_markers(harness: Ha
     assert isinstance(await store.rotate_refresh("r1", "r2", ttl=10), Rotated)
     await harness.advance(8)  # 24 s in: r0 alone would have expired at 10, its first rotation's ttl ended at 18
     assert await store.get_refresh("r2") == make_family()
-    assert await store.rotate_refresh("r0", "x", ttl=10) == Reused(family_id="fam-1")
+    reused = await store.rotate_refresh("r0", "x", ttl=10)
+    assert isinstance(reused, Reused)
+    assert reused.family_id == "fam-1"
     assert await store.families_of_client("client-1") == ["fam-1"]
     await harness.advance(3)
     assert await store.get_refresh("r2") is None
@@ -560,9 +569,10 @@ async def test_concurrent_rotations_rotate_exactly_once(harness: Harness) -> Non
         for n in range(20):
             tg.start_soon(rotate, n)
     assert [r for r in results if isinstance(r, Rotated)] == [Rotated(family=make_family())]
-    assert results.count(Reused(family_id="fam-1")) == 19
-    current = [n for n in range(20) if await harness.store.get_refresh(f"new-{n}") is not None]
-    assert len(current) == 1
+    (winner,) = [n for n in range(20) if await harness.store.get_refresh(f"new-{n}") is not None]
+    losers = [r for r in results if isinstance(r, Reused)]
+    assert len(losers) == 19
+    assert all((r.family_id, r.successor_hash, r.successor_current) == ("fam-1", f"new-{winner}", True) for r in losers)
 
 
 async def test_revoke_family_returns_access_tokens_and_kills_refresh_tokens(harness: Harness) -> None:

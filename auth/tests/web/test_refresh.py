@@ -58,6 +58,7 @@ def test_a_reused_refresh_token_revokes_the_whole_family(
     env: Env, public_client: Registered, tokens: dict[str, Any]
 ) -> None:
     rotated = env.refresh(public_client, tokens["refresh_token"]).json()
+    env.clock.advance(env.settings.refresh_grace + 1)  # outside the grace
     assert_invalid_grant(env.refresh(public_client, tokens["refresh_token"]))
     # Everything of the grant is dead: the successor refresh token and every access token.
     assert_invalid_grant(env.refresh(public_client, rotated["refresh_token"]))
@@ -69,7 +70,8 @@ def test_reuse_in_one_family_leaves_other_families_alone(env: Env, public_client
     stolen = env.obtain_tokens(public_client)
     other = env.obtain_tokens(public_client)
     env.refresh(public_client, stolen["refresh_token"])
-    env.refresh(public_client, stolen["refresh_token"])
+    env.clock.advance(env.settings.refresh_grace + 1)
+    assert_invalid_grant(env.refresh(public_client, stolen["refresh_token"]))
     assert env.verify_ok(other["access_token"])
     assert env.refresh(public_client, other["refresh_token"]).status_code == 200
 
@@ -203,9 +205,10 @@ def _live(env: Env, reg: Registered, refresh_token: str) -> bool:
 
 
 @pytest.mark.parametrize("workers", [2, 4])
-def test_concurrent_refreshes_of_one_token_never_yield_two_live_families(
-    env: Env, public_client: Registered, workers: int
-) -> None:
+def test_concurrent_refreshes_of_one_token_never_yield_two_live_families(make_env: EnvFactory, workers: int) -> None:
+    """Without the grace, a client racing itself loses the grant (strict OAuth 2.1 §4.3.1)."""
+    env = make_env(refresh_grace=0)
+    public_client = env.register()
     for _ in range(10):
         tokens = env.obtain_tokens(public_client)
         responses = _refresh_concurrently(env, public_client, tokens["refresh_token"], workers)
@@ -243,3 +246,72 @@ def test_no_secret_is_stored_in_the_clear(make_env: EnvFactory) -> None:
     for what, secret in secrets.items():
         assert secret, what
         assert not any(secret in value for value in stored), f"the {what} is stored in the clear"
+
+
+# The refresh grace: a client racing itself (several tabs, a retry after a lost answer) keeps its grant.
+
+
+@pytest.mark.parametrize("workers", [2, 8])
+def test_concurrent_refreshes_within_the_grace_all_get_the_same_successor(
+    env: Env, public_client: Registered, workers: int
+) -> None:
+    for _ in range(5):
+        tokens = env.obtain_tokens(public_client)
+        responses = _refresh_concurrently(env, public_client, tokens["refresh_token"], workers)
+        assert [r.status_code for r in responses] == [200] * workers, [r.text for r in responses]
+        issued = {r.json()["refresh_token"] for r in responses}
+        assert len(issued) == 1, "racing refreshes got different successors"
+        (successor,) = issued
+        assert _live(env, public_client, successor)
+        assert all(env.verify_ok(r.json()["access_token"]) for r in responses)
+        assert env.refresh(public_client, successor).status_code == 200
+
+
+def test_a_just_rotated_token_presented_again_gets_the_same_successor_and_revokes_nothing(
+    env: Env, public_client: Registered, tokens: dict[str, Any]
+) -> None:
+    first = env.refresh(public_client, tokens["refresh_token"]).json()
+    env.clock.advance(env.settings.refresh_grace)  # the last second of the grace
+    again = env.refresh(public_client, tokens["refresh_token"]).json()
+    assert again["refresh_token"] == first["refresh_token"]
+    assert again["access_token"] != first["access_token"]
+    assert env.verify_ok(tokens["access_token"])
+    assert env.verify_ok(first["access_token"])
+    assert env.refresh(public_client, first["refresh_token"]).status_code == 200
+
+
+def test_after_the_grace_the_same_token_is_reuse(env: Env, public_client: Registered, tokens: dict[str, Any]) -> None:
+    first = env.refresh(public_client, tokens["refresh_token"]).json()
+    env.clock.advance(env.settings.refresh_grace + 1)
+    assert_invalid_grant(env.refresh(public_client, tokens["refresh_token"]))
+    assert_invalid_grant(env.refresh(public_client, first["refresh_token"]))
+    assert env.verify(first["access_token"]).status_code == 401
+
+
+def test_within_the_grace_an_older_token_is_still_reuse(
+    env: Env, public_client: Registered, tokens: dict[str, Any]
+) -> None:
+    """Only the token just rotated gets its successor again: once the successor itself was used, it is reuse."""
+    first = env.refresh(public_client, tokens["refresh_token"]).json()
+    second = env.refresh(public_client, first["refresh_token"]).json()
+    assert_invalid_grant(env.refresh(public_client, tokens["refresh_token"]))
+    assert_invalid_grant(env.refresh(public_client, second["refresh_token"]))
+    assert env.verify(second["access_token"]).status_code == 401
+
+
+def test_within_the_grace_another_client_presenting_the_token_is_reuse(
+    env: Env, public_client: Registered, tokens: dict[str, Any]
+) -> None:
+    first = env.refresh(public_client, tokens["refresh_token"]).json()
+    thief = env.register()
+    assert_invalid_grant(env.refresh(thief, tokens["refresh_token"]))
+    assert_invalid_grant(env.refresh(public_client, first["refresh_token"]))
+
+
+def test_a_grace_of_zero_makes_any_second_use_reuse(make_env: EnvFactory) -> None:
+    env = make_env(refresh_grace=0)
+    reg = env.register()
+    tokens = env.obtain_tokens(reg)
+    first = env.refresh(reg, tokens["refresh_token"]).json()
+    assert_invalid_grant(env.refresh(reg, tokens["refresh_token"]))
+    assert_invalid_grant(env.refresh(reg, first["refresh_token"]))

@@ -87,36 +87,67 @@ class Tokens:
             raise OAuthError("unauthorized_client", "the client did not register for refresh_token")
         old = secrets.digest(grant.refresh_token)
         family = await self._store.get_refresh(old)
-        if family is not None and family.client_id != client.client_id:
-            raise OAuthError("invalid_grant", "the refresh token was issued to another client")  # OAuth 2.1 §4.3.1
-        scopes = family.scopes if family else ()
-        if family is not None and grant.scopes is not None:
-            if not set(grant.scopes) <= set(family.scopes):
-                raise OAuthError("invalid_scope", "a refresh may not widen the granted scope")  # RFC 6749 §6
-            scopes = grant.scopes
-        resource = family.resource if family else None
-        if family is not None and grant.resource is not None:
-            allowed = {family.resource} if family.resource else set(self._settings.resources)
-            if grant.resource not in allowed:
-                raise OAuthError("invalid_target", "the resource is outside this grant")  # RFC 8707 §2.2
-            resource = grant.resource
         if family is not None:
-            await self._recheck(family.identity, now)
-        new = secrets.new_secret()
+            narrowed = await self._checked(client, family, grant, now)
+        # Derived from the family, so the same token comes out if the client races itself (see _within_grace).
+        new = secrets.successor(family.family_id, grant.refresh_token) if family else secrets.new_secret()
         rotated = await self._store.rotate_refresh(old, secrets.digest(new), self._settings.refresh_token_ttl)
         match rotated:
             case None:
                 raise OAuthError("invalid_grant", "the refresh token is invalid or expired")
-            case Reused(family_id=family_id):
-                # OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole family.
-                await self._revocations.revoke_family(family_id, now)
-                log.warning("refresh token reused; its family was revoked", extra={"client_id": client.client_id})
-                raise OAuthError("invalid_grant", "the refresh token was already used")
+            case Reused(family_id=family_id) as reused:
+                again = await self._within_grace(client, reused, grant.refresh_token, now)
+                if again is None:
+                    # OAuth 2.1 §4.3.1: reuse of a rotated refresh token revokes the whole family.
+                    await self._revocations.revoke_family(family_id, now)
+                    log.warning("refresh token reused; its family was revoked", extra={"client_id": client.client_id})
+                    raise OAuthError("invalid_grant", "the refresh token was already used")
+                current, new = again
+                narrowed = await self._checked(client, current, grant, now)
             case Rotated(family=current):
-                if current.client_id != client.client_id:
+                if family is None:  # made current between the two reads: check it now
+                    narrowed = await self._checked(client, current, grant, now)
+                elif current.client_id != client.client_id:
                     raise OAuthError("invalid_grant", "the refresh token was issued to another client")
         await self._note_use(client, current.identity, now)
-        return await self._token_response(current, scopes, resource, new, now)
+        return await self._token_response(current, *narrowed, new, now)
+
+    async def _checked(
+        self, client: Client, family: Family, grant: RefreshTokenGrant, now: int
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The scopes and resource of the new tokens, within the grant; and the user may still hold grants."""
+        if family.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the refresh token was issued to another client")  # OAuth 2.1 §4.3.1
+        scopes = family.scopes
+        if grant.scopes is not None:
+            if not set(grant.scopes) <= set(family.scopes):
+                raise OAuthError("invalid_scope", "a refresh may not widen the granted scope")  # RFC 6749 §6
+            scopes = grant.scopes
+        resource = family.resource
+        if grant.resource is not None:
+            allowed = {family.resource} if family.resource else set(self._settings.resources)
+            if grant.resource not in allowed:
+                raise OAuthError("invalid_target", "the resource is outside this grant")  # RFC 8707 §2.2
+            resource = grant.resource
+        await self._recheck(family.identity, now)
+        return scopes, resource
+
+    async def _within_grace(
+        self, client: Client, reused: Reused, refresh_token: str, now: int
+    ) -> tuple[Family, str] | None:
+        """The family and the successor when a just-rotated token comes back from its own client within the grace
+        (several tabs, a retry after a lost answer): the same successor again, nothing revoked. Anything else is
+        reuse: an older token, a successor already rotated or revoked, another client, or after the grace."""
+        grace = self._settings.refresh_grace
+        if not grace or not reused.successor_current or reused.rotated_at is None or now - reused.rotated_at > grace:
+            return None
+        successor = secrets.successor(reused.family_id, refresh_token)
+        if reused.successor_hash is None or not secrets.equal(secrets.digest(successor), reused.successor_hash):
+            return None
+        family = await self._store.get_family(reused.family_id)
+        if family is None or family.client_id != client.client_id:
+            return None
+        return family, successor
 
     async def revoke(self, client: Client, token: str, now: int) -> None:
         """RFC 7009 §2.1: the caller's own token; anything else is left alone with the same answer (§2.2)."""

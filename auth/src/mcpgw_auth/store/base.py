@@ -115,7 +115,8 @@ class Store(Protocol):
         ...
 
     async def rotate_refresh(self, old_hash: str, new_hash: str, ttl: int) -> Rotated | Reused | None:
-        """Atomically retire `old_hash` and make `new_hash` current. A retired token -> Reused; unknown -> None."""
+        """Atomically retire `old_hash` and make `new_hash` current. A retired token -> Reused (with the token it was
+        rotated into, when, and whether that one is still current); unknown -> None."""
         ...
 
     async def add_family_token(self, family_id: str, jti: str, expires_at: int) -> None: ...

@@ -89,7 +89,8 @@ class MemoryStore:
         self._families: _Expiring[Family] = _Expiring(clock)
         self._family_refresh: _Expiring[set[str]] = _Expiring(clock)
         self._family_tokens: _Expiring[dict[str, int]] = _Expiring(clock)
-        self._refresh: _Expiring[tuple[str, bool]] = _Expiring(clock)  # (family_id, retired)
+        # family_id, then for a rotated token: its successor and when it was rotated
+        self._refresh: _Expiring[tuple[str, str | None, int | None]] = _Expiring(clock)
         self._client_families: _Expiring[set[str]] = _Expiring(clock)
         self._user_families: _Expiring[set[str]] = _Expiring(clock)
         self._client_index: _Expiring[set[str]] = _Expiring(clock)  # one entry, "": the ids of all clients
@@ -195,13 +196,13 @@ class MemoryStore:
         fid = family.family_id
         self._families.put(fid, family, ttl)
         self._family_refresh.put(fid, {refresh_hash}, ttl)
-        self._refresh.put(refresh_hash, (fid, False), ttl)
+        self._refresh.put(refresh_hash, (fid, None, None), ttl)
         self._index(self._client_families, family.client_id, fid, ttl)
         self._index(self._user_families, family.identity.subject, fid, ttl)
 
     async def get_refresh(self, refresh_hash: str) -> Family | None:
         entry = self._refresh.get(refresh_hash)
-        if entry is None or entry[1]:
+        if entry is None or entry[1] is not None:
             return None
         return self._families.get(entry[0])
 
@@ -209,15 +210,17 @@ class MemoryStore:
         entry = self._refresh.get(old_hash)
         if entry is None:
             return None
-        fid, retired = entry
-        if retired:
-            return Reused(family_id=fid)  # OAuth 2.1 §4.3.1: a rotated-out token came back
+        fid, successor, rotated_at = entry
+        if successor is not None:  # OAuth 2.1 §4.3.1: a rotated-out token came back
+            following = self._refresh.get(successor)
+            current = following is not None and following[1] is None and self._families.get(fid) is not None
+            return Reused(family_id=fid, successor_hash=successor, rotated_at=rotated_at, successor_current=current)
         family = self._families.get(fid)
         hashes = self._family_refresh.get(fid)
         if family is None or hashes is None:
             return None
-        self._refresh.put(old_hash, (fid, True), ttl)
-        self._refresh.put(new_hash, (fid, False), ttl)
+        self._refresh.put(old_hash, (fid, new_hash, int(self._clock())), ttl)
+        self._refresh.put(new_hash, (fid, None, None), ttl)
         hashes.add(new_hash)
         for refresh_hash in hashes:
             self._refresh.extend(refresh_hash, ttl)

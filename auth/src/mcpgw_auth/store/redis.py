@@ -14,7 +14,8 @@ Keys, all under `prefix` (default "mcpgw:"), every one with a TTL:
     family:<family_id>              hash {record: Family JSON, client_id, subject}    the family TTL
     family-refresh:<family_id>      set of the family's refresh hashes            the family TTL
     family-tokens:<family_id>       zset jti -> expires_at                        max(family TTL, latest token expiry)
-    refresh:<refresh_hash>          hash {family_id, state: current|retired}      the family TTL
+    refresh:<refresh_hash>          hash {family_id, state: current|retired,     the family TTL
+                                         successor, rotated_at (once retired)}
     client-families:<client_id>     set of family ids                             the longest family TTL it indexes
     user-families:<subject>         set of family ids                             the longest family TTL it indexes
     grant-uses:<subject>            hash {<client_id>|first, <client_id>|last}    the longest ttl of record_grant_use
@@ -64,15 +65,19 @@ return {'redeemed', slot[1]}
 
 # OAuth 2.1 §4.3.1: rotation retires the presented token; presenting a retired one again means reuse.
 _ROTATE_REFRESH = """
-local prefix, ttl, new_hash = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local old = redis.call('HMGET', KEYS[1], 'family_id', 'state')
+local prefix, ttl, new_hash, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local old = redis.call('HMGET', KEYS[1], 'family_id', 'state', 'successor', 'rotated_at')
 local family_id = old[1]
 if not family_id then return false end
-if old[2] == 'retired' then return {'reused', family_id} end
 local family_key = prefix .. 'family:' .. family_id
+if old[2] == 'retired' then
+  local following = old[3] and redis.call('HGET', prefix .. 'refresh:' .. old[3], 'state')
+  local current = following == 'current' and redis.call('EXISTS', family_key) == 1
+  return {'reused', family_id, old[3] or '', old[4] or '', current and '1' or ''}
+end
 local family = redis.call('HMGET', family_key, 'record', 'client_id', 'subject')
 if not family[1] then return false end
-redis.call('HSET', KEYS[1], 'state', 'retired')
+redis.call('HSET', KEYS[1], 'state', 'retired', 'successor', new_hash, 'rotated_at', now)
 redis.call('HSET', KEYS[2], 'family_id', family_id, 'state', 'current')
 local hashes_key = prefix .. 'family-refresh:' .. family_id
 redis.call('SADD', hashes_key, new_hash)
@@ -312,13 +317,19 @@ class RedisStore:
     async def rotate_refresh(self, old_hash: str, new_hash: str, ttl: int) -> Rotated | Reused | None:
         reply = await self._rotate_refresh(
             keys=[self._key("refresh", old_hash), self._key("refresh", new_hash)],
-            args=[self._prefix, ttl, new_hash],
+            args=[self._prefix, ttl, new_hash, int(time.time())],
         )
         if reply is None:
             return None
         outcome, value = _text(reply[0]), _text(reply[1])
         if outcome == "reused":
-            return Reused(family_id=value)
+            successor, rotated_at, current = (_text(part) for part in reply[2:5])
+            return Reused(
+                family_id=value,
+                successor_hash=successor or None,
+                rotated_at=int(rotated_at) if rotated_at else None,
+                successor_current=current == "1",
+            )
         return Rotated(family=Family.model_validate_json(value))
 
     async def add_family_token(self, family_id: str, jti: str, expires_at: int) -> None:
