@@ -16,6 +16,7 @@ import redis
 from mcpgw_auth.app import create_app
 from mcpgw_auth.cli import cli
 from mcpgw_auth.settings import Settings
+from mcpgw_auth.store.redis import RedisStore
 from support.oauth_flow import obtain_tokens
 from support.servers import bind_loopback, port_of, serve_in_thread
 from typer.testing import CliRunner, Result
@@ -101,10 +102,27 @@ def refresh(service: Service, client_id: str, refresh_token: str) -> httpx2.Resp
     return httpx2.post(f"{service.origin}/token", data=form, timeout=10)
 
 
+def keep_old_client_name(service: Service, client_id: str, name: str) -> None:
+    """A name registration now refuses (control characters), as a record kept from before the refusal holds it."""
+
+    async def run() -> None:
+        store = RedisStore.from_url(service.environment["AUTH_REDIS_URL"])
+        try:
+            client = await store.get_client(client_id)
+            assert client is not None
+            metadata = client.metadata.model_copy(update={"client_name": name})
+            await store.save_client(client.model_copy(update={"metadata": metadata}), 3600)
+        finally:
+            await store.close()
+
+    anyio.run(run)
+
+
 def test_listing_clients_users_and_grants(service: Service) -> None:
     with httpx2.Client(timeout=10) as http:
         used = register(http, service, "Claude Desktop")
-        unused = register(http, service, "\x1b[31mred\x1b[0m [bold]markup[/bold]")
+        unused = register(http, service, "[bold]markup[/bold]")
+    keep_old_client_name(service, unused, "\x1b[31mred\x1b[0m [bold]markup[/bold]")
     tokens_for(service, used, "alice")
     tokens_for(service, used, "bob")
 
