@@ -40,10 +40,11 @@ FAKES = {"mcpgw_auth.idp.github_fake"}
 
 # mcp-proxy/README.md "Modules" explains each layer.
 PROXY_LAYERS: list[list[str]] = [
-    ["catalog", "environment", "jsonrpc", "logs", "metrics"],
+    ["catalog", "environment", "era", "jsonrpc", "logs", "metrics"],
     ["child", "config", "server"],
     ["checks", "session", "vault"],
     ["manager", "streaming"],
+    ["stateless"],
     ["transport"],
     ["app"],
     ["cli"],

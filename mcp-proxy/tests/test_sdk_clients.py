@@ -1,4 +1,5 @@
-"""The official MCP Python SDK client against the proxy: auto-mode fallback, tools, and every server-to-client path."""
+"""The official MCP Python SDK client against the proxy in the session era (`mode="legacy"`): tools, and every
+server-to-client path. The modern era (`mode="2026-07-28"`, `"auto"`) is test_modern_clients.py's."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ MCP_SERVER_TIME = Path(sys.executable).parent / "mcp-server-time"
 async def client_as(proxy: ProxyProcess, user: str, **options: Any) -> AsyncIterator[Client]:
     """An SDK client whose every request carries X-User-Id, as Traefik's ForwardAuth would add it."""
     http = httpx2.AsyncClient(headers={"X-User-Id": user}, timeout=httpx2.Timeout(30, read=300), trust_env=False)
-    async with http, Client(streamable_http_client(proxy.url, http_client=http), mode="auto", **options) as client:
+    async with http, Client(streamable_http_client(proxy.url, http_client=http), mode="legacy", **options) as client:
         yield client
 
 
@@ -37,16 +38,15 @@ def text(result: types.CallToolResult) -> str:
     return content.text
 
 
-async def test_auto_mode_falls_back_to_initialize_and_calls_tools(start_proxy: StartProxy) -> None:
+async def test_legacy_mode_initializes_a_session_and_calls_tools(start_proxy: StartProxy) -> None:
     proxy = start_proxy(anonymous=True)
-    async with Client(proxy.url, mode="auto") as client:
-        # The server/discover probe is refused with -32022 naming the session-era versions; the SDK then initializes.
+    async with Client(proxy.url, mode="legacy") as client:
         assert client.session.discover_result is None
         assert client.session.initialize_result is not None
         assert client.protocol_version == "2025-11-25"
         assert client.server_info is not None
         assert client.server_info.name == "echo"
-        assert len(proxy.children()) == 1  # the probe spawned nothing; initialize spawned one child
+        assert len(proxy.children()) == 1  # initialize spawned one child
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert {"echo", "add", "count", "ask_model", "ask_user", "list_client_roots"} <= tools
         assert text(await client.call_tool("add", {"a": 20, "b": 22})) == "42"

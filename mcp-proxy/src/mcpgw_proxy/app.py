@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mcpgw_proxy")
 
+DEPRECATED_SSE_PATHS = frozenset({"/sse", "/sse/", "/messages", "/messages/"})  # HTTP+SSE (2024-11-05) endpoints
+
 
 class ProxyApp:
     def __init__(
@@ -50,6 +52,8 @@ class ProxyApp:
         path = request.path
         if path == self.settings.path or path == self.settings.path + "/":
             self.transport.handle(request, exchange)
+        elif path in DEPRECATED_SSE_PATHS:
+            self._gone(request, exchange)
         elif path in ("/health", "/metrics") and request.method != "GET":
             exchange.reply(405, json.dumps({"error": "method_not_allowed"}).encode(), [JSON, (b"allow", b"GET")])
         elif path == "/health":
@@ -75,6 +79,17 @@ class ProxyApp:
 
     async def _environment_changed(self, environment: dict[str, str]) -> None:
         await self.manager.environment_changed(environment, self.settings.rotation)
+
+    def _gone(self, request: Request, exchange: Exchange) -> None:
+        """The HTTP+SSE transport of 2024-11-05 (deprecated, 2026-07-28 deprecated.mdx) is not served: 410 Gone,
+        naming the Streamable HTTP endpoint to use instead."""
+        url = self.transport.checks.endpoint_url(request, self.settings.path)
+        body = {
+            "error": "gone",
+            "error_description": "the HTTP+SSE transport (2024-11-05) is not served; use Streamable HTTP",
+            "url": url,
+        }
+        exchange.reply(410, json.dumps(body).encode(), [JSON, (b"link", f'<{url}>; rel="alternate"'.encode())])
 
     def _health(self, exchange: Exchange) -> None:
         """Spawns nothing: reports what is running (and, with secret references, the state of their backends)."""

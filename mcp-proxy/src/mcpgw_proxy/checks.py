@@ -10,7 +10,8 @@ import ipaddress
 from typing import Any
 
 from mcpgw_proxy.config import SUPPORTED_PROTOCOL_VERSIONS, ProxySettings
-from mcpgw_proxy.jsonrpc import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, error_response
+from mcpgw_proxy.era import SERVED_VERSIONS
+from mcpgw_proxy.jsonrpc import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, RequestId, error_response
 from mcpgw_proxy.metrics import Metrics
 from mcpgw_proxy.server import JSON, Exchange, Request
 
@@ -23,10 +24,17 @@ MAX_REMEMBERED_PEERS = 1024  # peers whose trust was decided, remembered so the 
 
 
 class HttpError(Exception):
-    """An HTTP-level refusal, carried as a JSON-RPC error body."""
+    """An HTTP-level refusal, carried as a JSON-RPC error body: with the request's id once it could be read
+    (basic/index §Error Responses), else with a null id."""
 
     def __init__(
-        self, status: int, message: str, code: int = INVALID_REQUEST, data: Any = None, headers: Headers | None = None
+        self,
+        status: int,
+        message: str,
+        code: int = INVALID_REQUEST,
+        data: Any = None,
+        headers: Headers | None = None,
+        ident: RequestId | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -34,6 +42,7 @@ class HttpError(Exception):
         self.code = code
         self.data = data
         self.headers = headers or []
+        self.ident = ident
 
 
 def refuse(exchange: Exchange, error: HttpError, metrics: Metrics) -> None:
@@ -42,7 +51,7 @@ def refuse(exchange: Exchange, error: HttpError, metrics: Metrics) -> None:
     if exchange.started:
         exchange.end()
         return
-    body = error_response(None, error.code, error.message, error.data)
+    body = error_response(error.ident, error.code, error.message, error.data)
     exchange.reply(error.status, body, [JSON, *error.headers])
 
 
@@ -110,11 +119,11 @@ class RequestChecks:
         if origin is None:
             return
         text = origin.decode("latin-1").rstrip("/").lower()
-        if text in self._origins or text == self._own_origin(request):
+        if text in self._origins or text == self.own_origin(request):
             return
         raise HttpError(403, "Forbidden: origin not allowed")
 
-    def _own_origin(self, request: Request) -> str | None:
+    def own_origin(self, request: Request) -> str | None:
         """The origin of the URL the client used (RFC 6454 §4): as a trusted reverse proxy forwarded it, else as this
         server received it, over plain HTTP. X-Forwarded-* from any other peer are the client's own words."""
         headers = request.headers
@@ -129,6 +138,14 @@ class RequestChecks:
         if not host:
             return None
         return f"{scheme}://{host.removesuffix(DEFAULT_PORTS.get(scheme, ''))}"
+
+    def endpoint_url(self, request: Request, path: str) -> str:
+        """The URL of the MCP endpoint as the client reaches it: its origin, and the path prefix a trusted reverse
+        proxy stripped (Traefik's StripPrefix sets X-Forwarded-Prefix), before `path`."""
+        prefix = ""
+        if self._proxies and self._trusts(request.peer):
+            prefix = _first(request.headers.get(b"x-forwarded-prefix", b"")).rstrip("/")
+        return f"{self.own_origin(request) or ''}{prefix}{path}"
 
     def _trusts(self, peer: str | None) -> bool:
         if peer is None:
@@ -163,7 +180,7 @@ class RequestChecks:
             return  # absent: assume 2025-03-26 (transports §Protocol Version Header)
         text = version.decode("latin-1").strip()
         if text not in SUPPORTED_PROTOCOL_VERSIONS:
-            data = {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": text[:64]}
+            data = {"supported": list(SERVED_VERSIONS), "requested": text[:64]}  # both eras: every version served
             raise HttpError(
                 400, f"Bad Request: unsupported protocol version {text[:64]!r}", UNSUPPORTED_PROTOCOL_VERSION, data
             )

@@ -54,6 +54,9 @@ class ProxySettings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, gt=0)
     stderr_lines_per_second: float = Field(default=50.0, gt=0)
     buffered_messages: int = Field(default=1000, gt=0)
+    cache_ttl_ms: int = Field(
+        default=60_000, ge=0, description="ttlMs of modern list results and server/discover (2026-07-28 caching)."
+    )
     log_level: str = "INFO"
 
     @field_validator("allowed_origins", mode="before")

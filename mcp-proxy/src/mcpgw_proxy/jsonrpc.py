@@ -12,7 +12,7 @@ RequestId = str | int
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
-UNSUPPORTED_PROTOCOL_VERSION = -32022  # MCP 2026-07-28: lets a modern client fall back to initialize
+UNSUPPORTED_PROTOCOL_VERSION = -32022  # MCP 2026-07-28 basic/versioning: names the versions served
 
 
 _decode = json.JSONDecoder().decode
@@ -31,6 +31,7 @@ class Message:
     id: RequestId | None
     method: str | None
     progress_token: RequestId | None
+    data: dict[str, Any]  # the decoded message, for what looks past routing (the modern era's `_meta`)
 
 
 def parse(raw: bytes) -> Message:
@@ -54,9 +55,9 @@ def parse(raw: bytes) -> Message:
         kind: Kind = "notification" if "id" not in data else "request"
         if kind == "request" and ident is None:
             raise InvalidMessage(INVALID_REQUEST, "Invalid Request: a request id must not be null")
-        return Message(_one_line(raw, data), kind, ident, method, token)
+        return Message(_one_line(raw, data), kind, ident, method, token, data)
     if "result" in data or "error" in data:
-        return Message(_one_line(raw, data), "response", ident, None, None)
+        return Message(_one_line(raw, data), "response", ident, None, None, data)
     raise InvalidMessage(INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response")
 
 

@@ -89,8 +89,11 @@ class SessionManager:
 
     # Sessions -----------------------------------------------------------------------------------------------------
 
-    async def create(self, user: str) -> tuple[Session, bool]:
-        """A new session with its own child; returns it and whether the child came from the warm pool."""
+    async def create(self, user: str, stateless: bool = False) -> tuple[Session, bool]:
+        """A new session with its own child; returns it and whether the child came from the warm pool.
+
+        A `stateless` one carries the modern requests of its user (stateless.py): its id is never handed to a
+        client, and it counts against the same limits and ends the same ways (idle, exit, rotation, shutdown)."""
         if self._closing:
             raise ShuttingDown
         settings = self.settings
@@ -108,6 +111,7 @@ class SessionManager:
         finally:
             self._reserved -= 1
         session = Session(secrets.token_urlsafe(32), user, child, self.metrics, settings.buffered_messages)
+        session.stateless = stateless
         self.sessions[session.id] = session
         self.metrics.sessions.set(len(self.sessions))
         watcher = asyncio.create_task(self._watch(session))
@@ -118,7 +122,7 @@ class SessionManager:
     def get(self, session_id: str, user: str) -> Session | None:
         """The session, only for the user it belongs to: anyone else is told it does not exist."""
         session = self.sessions.get(session_id)
-        if session is None or session.user != user or session.ended.is_set():
+        if session is None or session.user != user or session.ended.is_set() or session.stateless:
             return None
         return session
 

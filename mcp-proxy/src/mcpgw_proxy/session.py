@@ -155,6 +155,7 @@ class Session:
         self._arrivals = 0
         self._numbers = 0
         self.ended = asyncio.Event()
+        self.stateless = False  # serves its user's modern requests, reached by no session id
         child.on_message = self._from_child
         child.on_oversized = self._oversized
 

@@ -107,7 +107,7 @@ class ResponseStream:
         item = self.outbox.items.popleft()
         exchange = self.exchange
         if item is None:  # the session ended before the child said anything
-            refuse(exchange, HttpError(404, "Session not found"), self.session.metrics)
+            refuse(exchange, HttpError(404, "Session not found", ident=self.stream.request_id), self.session.metrics)
             self._answered(None)
             return
         event_id, raw, final = item

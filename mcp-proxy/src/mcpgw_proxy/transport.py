@@ -1,9 +1,13 @@
-"""The Streamable HTTP endpoint (MCP 2025-11-25 basic/transports), on the proxy's own HTTP server (server.py).
+"""The Streamable HTTP endpoint of both MCP eras, on the proxy's own HTTP server (server.py).
 
-POST carries one JSON-RPC message: notifications and responses get 202; a request gets a JSON body when the child's
-first word about it is the response, or an SSE stream when the child has something to say first (progress, logging,
-sampling, elicitation, roots). GET opens the session's server-to-client stream, or with `Last-Event-ID` resumes the
-stream that event belongs to; DELETE ends the session.
+Session era (2025-11-25 basic/transports): POST carries one JSON-RPC message: notifications and responses get 202; a
+request gets a JSON body when the child's first word about it is the response, or an SSE stream when the child has
+something to say first (progress, logging, sampling, elicitation, roots). GET opens the session's server-to-client
+stream, or with `Last-Event-ID` resumes the stream that event belongs to; DELETE ends the session.
+
+Modern era (2026-07-28): a request outside a session whose `_meta` names a protocol version is validated (era.py)
+and served by a child of its user (stateless.py); `server/discover` is answered from that child's initialize. GET
+and DELETE outside a session are 405: the modern era has neither.
 
 Every request first passes the checks of checks.py; a refusal anywhere is an HttpError, rendered by `refuse`. What a
 response carrying a stream goes through is streaming.py's. A request whose first word from the child is its response
@@ -17,17 +21,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from mcpgw_proxy import era
 from mcpgw_proxy.checks import HttpError, RequestChecks, refuse
 from mcpgw_proxy.config import ProxySettings
 from mcpgw_proxy.environment import EnvironmentBuildError
-from mcpgw_proxy.jsonrpc import INTERNAL_ERROR, InvalidMessage, Message, parse
+from mcpgw_proxy.jsonrpc import INTERNAL_ERROR, InvalidMessage, Message, RequestId, parse
 from mcpgw_proxy.manager import SessionLimit, SessionManager, ShuttingDown
 from mcpgw_proxy.metrics import Metrics
-from mcpgw_proxy.server import Exchange, Request
+from mcpgw_proxy.server import JSON, Exchange, Request
 from mcpgw_proxy.session import Session
+from mcpgw_proxy.stateless import ModernRelay, StartFailed, StatelessChildren
 from mcpgw_proxy.streaming import ResponseStream, forward
 
 log = logging.getLogger("mcpgw_proxy.transport")
@@ -39,6 +46,7 @@ class McpTransport:
         self.settings = settings
         self.metrics = metrics
         self.checks = RequestChecks(settings)
+        self.stateless = StatelessChildren(manager)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle(self, request: Request, exchange: Exchange) -> None:
@@ -48,6 +56,11 @@ class McpTransport:
             match request.method:
                 case "POST":
                     self._post(request, user, exchange)
+                case "GET" | "DELETE" if not headers.get(b"mcp-session-id"):
+                    # 2026-07-28 streamable-http §Backward Compatibility: no GET stream, no session to end.
+                    raise HttpError(
+                        405, "Method Not Allowed: outside a session only POST", headers=[(b"allow", b"POST")]
+                    )
                 case "GET":
                     self._run(self._get(headers, user, exchange), exchange)
                 case "DELETE":
@@ -100,32 +113,89 @@ class McpTransport:
         if message.kind == "request" and message.method == "initialize":
             self._run(self._initialize(headers, user, message, exchange), exchange)
             return
-        self.checks.protocol_version(headers)
-        session = self._session(headers, user)
-        if message.kind != "request":
-            forward(session, message)
-            exchange.reply(202, b"")
+        try:
+            if (
+                not headers.get(b"mcp-session-id")
+                and message.kind != "response"
+                and era.is_modern(message.data, headers)
+            ):
+                self._modern(headers, user, message, exchange)
+                return
+            self.checks.protocol_version(headers)
+            session = self._session(headers, user)
+            if message.kind != "request":
+                forward(session, message)
+                exchange.reply(202, b"")
+                return
+            ResponseStream.relay(session, message, exchange, self._run, [])
+        except HttpError as exc:
+            if exc.ident is None and message.kind == "request":
+                exc.ident = message.id  # basic/index §Error Responses: the request's id, once it could be read
+            raise
+
+    @contextmanager
+    def _starting(self, ident: RequestId | None) -> Iterator[None]:
+        """Starting a child, for a session or for a user's modern requests: its failures as HTTP refusals."""
+        try:
+            yield
+        except SessionLimit as exc:
+            retry = [(b"retry-after", str(exc.retry_after).encode())]
+            raise HttpError(429, f"Too Many Requests: {exc}", headers=retry, ident=ident) from None
+        except ShuttingDown:
+            retry = [(b"retry-after", b"5")]
+            raise HttpError(503, "Service Unavailable: shutting down", headers=retry, ident=ident) from None
+        except EnvironmentBuildError as exc:
+            log.error("cannot build the MCP server's environment: %s", exc)
+            raise HttpError(500, f"cannot start the MCP server: {exc}", INTERNAL_ERROR, ident=ident) from None
+        except StartFailed as exc:
+            log.error("the MCP server did not initialize: %s", exc)
+            raise HttpError(502, f"cannot start the MCP server: {exc}", INTERNAL_ERROR, ident=ident) from None
+        except OSError as exc:
+            log.error("cannot start the MCP server: %s", type(exc).__name__)
+            raise HttpError(502, "cannot start the MCP server", INTERNAL_ERROR, ident=ident) from None
+
+    # Modern era ---------------------------------------------------------------------------------------------------
+
+    def _modern(self, headers: dict[bytes, bytes], user: str, message: Message, exchange: Exchange) -> None:
+        if message.kind == "notification":
+            exchange.reply(202, b"")  # 2026-07-28 defines none over HTTP (cancelling is closing the stream)
             return
-        ResponseStream.relay(session, message, exchange, self._run, [])
+        assert message.id is not None
+        try:
+            request = era.validate(message.id, message.data, headers)
+        except era.EraError as exc:
+            raise HttpError(exc.status, exc.message, exc.code, exc.data) from None
+        if request.method in era.REMOVED_METHODS or request.method == "subscriptions/listen":
+            # streamable-http §Protocol Version Header: a method not implemented is 404 with -32601.
+            raise HttpError(404, f"Method not found: {request.method}", era.METHOD_NOT_FOUND)
+        child = self.stateless.current(user)
+        if child is not None and request.method != "server/discover":
+            ModernRelay.relay(child, request, message, exchange, self._run, self.settings.cache_ttl_ms)
+            return
+        self._run(self._modern_start(request, user, message, exchange), exchange)
+
+    async def _modern_start(self, request: era.ModernRequest, user: str, message: Message, exchange: Exchange) -> None:
+        with self._starting(request.id):
+            child = await self.stateless.child_for(user)
+        if request.method == "server/discover":
+            result = era.discover(child.initialize_result, self.settings.cache_ttl_ms)
+            body = json.dumps({"jsonrpc": "2.0", "id": request.id, "result": result}).encode()
+            exchange.reply(200, body, [JSON])
+            return
+        try:
+            ModernRelay.relay(child, request, message, exchange, self._run, self.settings.cache_ttl_ms)
+        except HttpError as exc:
+            exc.ident = request.id
+            raise
 
     async def _initialize(self, headers: dict[bytes, bytes], user: str, message: Message, exchange: Exchange) -> None:
         if headers.get(b"mcp-session-id"):
-            raise HttpError(400, "Bad Request: initialize starts a session and must not carry Mcp-Session-Id")
-        started = time.perf_counter()
-        try:
-            session, warm = await self.manager.create(user)
-        except SessionLimit as exc:
             raise HttpError(
-                429, f"Too Many Requests: {exc}", headers=[(b"retry-after", str(exc.retry_after).encode())]
-            ) from None
-        except ShuttingDown:
-            raise HttpError(503, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")]) from None
-        except EnvironmentBuildError as exc:
-            log.error("cannot build the MCP server's environment: %s", exc)
-            raise HttpError(500, f"cannot start the MCP server: {exc}", INTERNAL_ERROR) from None
-        except OSError as exc:
-            log.error("cannot start the MCP server: %s", type(exc).__name__)
-            raise HttpError(502, "cannot start the MCP server", INTERNAL_ERROR) from None
+                400, "Bad Request: initialize starts a session and must not carry Mcp-Session-Id", ident=message.id
+            )
+        started = time.perf_counter()
+        with self._starting(message.id):
+            session, warm = await self.manager.create(user)
         answered: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         try:
             extra = [(b"mcp-session-id", session.id.encode())]
