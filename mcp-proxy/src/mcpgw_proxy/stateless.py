@@ -115,6 +115,7 @@ class StatelessChildren:
             await self.manager.end(session, "the MCP server did not initialize")
             raise
         child = self._children[user] = StatelessChild(session, result)
+        log.info("child started for a user's modern requests", extra={"session": session.id[:8]})
         return child
 
 
