@@ -1,12 +1,14 @@
 """The compose project as the scripts read it: docker-compose.yml, the service files its `include:` lists (and the
 ones commented out there: disabled services), each container's Traefik labels and its `x-dev` block.
 
-Nothing is interpolated: `${DOMAIN}` and friends stay as written, which is what the dev translation expects.
+Nothing is interpolated on reading: `${DOMAIN}` and friends stay as written. `interpolate` does what compose does
+with a value, for the dev translation and for tests that look at the configuration one `.env` gives.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,73 @@ def labels_of(raw: object, where: str) -> dict[str, str]:
             labels[key.strip()] = value.strip()
         return labels
     raise ComposeError(f"{where} must be a list or a mapping")
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", "-", ":?", "?", ":+", "+")
+
+
+def interpolate(value: str, variables: Mapping[str, str]) -> str:
+    """`value` with compose's interpolation (`$$`, `$NAME`, `${NAME}` and the `:-`, `-`, `:?`, `?`, `:+`, `+` forms,
+    nested), `variables` standing for the environment: an absent name is unset. A value put in is not interpolated
+    again, so a variable may stand for itself (`{"DOMAIN": "${DOMAIN}"}`)."""
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        if not value.startswith("$", i):
+            out.append(value[i])
+            i += 1
+        elif value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("${", i):
+            end = _closing_brace(value, i)
+            out.append(_substitute(value[i + 2 : end], variables, value))
+            i = end + 1
+        elif match := _NAME.match(value, i + 1):
+            out.append(variables.get(match.group(), ""))
+            i = match.end()
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def _closing_brace(value: str, start: int) -> int:
+    depth, i = 0, start
+    while i < len(value):
+        if value.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if value[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ComposeError(f"{value!r}: no closing brace for the ${{ at {start}")
+
+
+def _substitute(body: str, variables: Mapping[str, str], whole: str) -> str:
+    match = _NAME.match(body)
+    if match is None:
+        raise ComposeError(f"{whole!r}: ${{{body}}} names no variable")
+    name, rest = match.group(), body[match.end() :]
+    if not rest:
+        return variables.get(name, "")
+    operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
+    if operator is None:
+        raise ComposeError(f"{whole!r}: ${{{body}}} is no interpolation compose knows")
+    word = interpolate(rest[len(operator) :], variables)
+    value = variables.get(name)
+    present = value is not None and (value != "" or not operator.startswith(":"))
+    if operator in (":-", "-"):
+        return value if present and value is not None else word
+    if operator in (":?", "?"):
+        if not present or value is None:
+            raise ComposeError(f"required variable {name} is missing a value: {word}")
+        return value
+    return word if present else ""
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

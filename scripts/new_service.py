@@ -41,12 +41,13 @@ _INCLUDE_ANCHOR = "include:\n"
 
 
 def service_labels(name: str) -> list[str]:
-    """The labels that route a service: by host (name.DOMAIN) and by path (AUTH_HOST/name/), always behind mcp-auth,
-    with the path prefix stripped only after it (auth sees the URL the client used)."""
+    """The labels that route a service: by path (AUTH_HOST/name/) and, when DOMAIN is set, by host (name.DOMAIN),
+    always behind mcp-auth, with the path prefix stripped only after it (auth sees the URL the client used). Without
+    DOMAIN the rule names no service host, so Traefik orders no certificate for one (docs/operator-guide.md)."""
     return [
         "traefik.enable=true",
         f"traefik.http.routers.{name}.rule="
-        f"Host(`{name}.${{DOMAIN}}`) || Host(`${{AUTH_HOST}}`) && PathPrefix(`/{name}/`)",
+        f"${{DOMAIN:+Host(`{name}.${{DOMAIN}}`) || }}Host(`${{AUTH_HOST}}`) && PathPrefix(`/{name}/`)",
         f"traefik.http.routers.{name}.middlewares=mcp-auth@file,{name}-path",
         f"traefik.http.middlewares.{name}-path.stripprefix.prefixes=/{name}",
         f"traefik.http.services.{name}.loadbalancer.server.port=8000",

@@ -3,9 +3,12 @@
 Production runs Traefik's docker provider over the labels in docker-compose.yml and services/*/compose.yml. Here
 the same labels become a file-provider configuration: each container's service URL becomes a local port, and host
 rules become path rules on the one dev host (`Host(`echo.${DOMAIN}`)` -> `PathPrefix(`/echo/`)`; auth's own host,
-`Host(`${AUTH_HOST}`)`, matches everything there). The middlewares of traefik/dynamic/ are used as they are, their
-service addresses (`http://auth:9000/...`) pointed at the local ports. A label this translation does not know is an
-error rather than a silent difference between the two modes.
+`Host(`${AUTH_HOST}`)`, matches everything there). A rule's `${DOMAIN:+...}` (the host-mode part of a service's
+rule) is interpolated with both names standing for themselves, so it translates like the rest. The middlewares of
+traefik/dynamic/ are used as they are, their service addresses (`http://auth:9000/...`) pointed at the local ports.
+A label this translation does not know is an error rather than a silent difference between the two modes.
+
+`certificate_requests` says which names Traefik's ACME resolver orders for the production labels, for the tests.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
+from scripts.compose import interpolate
+
 DEV_ENTRY_POINT = "web"
 PING_ENTRY_POINT = "ping"
 _SERVICE_HOST = re.compile(r"^Host\(`([a-z0-9][a-z0-9-]*)\.\$\{DOMAIN\}`\)$")
 _AUTH_HOST = "Host(`${AUTH_HOST}`)"
 _ADDRESS = re.compile(r"^http://([a-z0-9][a-z0-9_-]*):\d+(/.*)?$")
+# The dev translation reads rules with the two host variables kept as written.
+DEV_VARIABLES = {"DOMAIN": "${DOMAIN}", "AUTH_HOST": "${AUTH_HOST}"}
+_HOST_MATCHER = re.compile(r"(?<![A-Za-z!])Host\(([^)]*)\)")
+_TLS_DOMAIN = re.compile(r"^traefik\.http\.routers\.([^.]+)\.tls\.domains\[(\d+)\]\.(main|sans)$")
 
 
 class LabelError(ValueError):
@@ -75,7 +84,7 @@ def _split_top(rule: str, operator: str) -> list[str]:
 def dev_rule(rule: str) -> str:
     """The loopback form of a production rule: service hosts become path prefixes, auth's host matches all."""
     alternatives: list[str] = []
-    for alternative in _split_top(rule, "||"):
+    for alternative in _split_top(interpolate(rule, DEV_VARIABLES), "||"):
         terms: list[str] = []
         for term in _split_top(alternative, "&&"):
             if term == _AUTH_HOST:
@@ -90,6 +99,42 @@ def dev_rule(rule: str) -> str:
         if translated not in alternatives:
             alternatives.append(translated)
     return " || ".join(alternatives)
+
+
+def rule_hosts(rule: str) -> list[str]:
+    """The host names of a rule's Host() matchers, in order (`Host(`a`, `b`)` names two)."""
+    hosts: list[str] = []
+    for match in _HOST_MATCHER.finditer(rule):
+        hosts += [h for h in re.findall(r"`([^`]*)`", match.group(1)) if h not in hosts]
+    return hosts
+
+
+def certificate_requests(labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """The names Traefik's ACME resolver orders a certificate for, per router of these (interpolated) labels.
+
+    Every router on `websecure` uses the resolver (the entry point's default TLS). Per router, Traefik takes its
+    `tls.domains` (main, then sans) when it has them, else the host names of its rule's Host() matchers
+    (Traefik's "ACME domain definition"); a router with neither orders nothing.
+    """
+    explicit: dict[str, dict[int, list[str]]] = {}
+    for key, value in labels.items():
+        if match := _TLS_DOMAIN.match(key):
+            router, index, part = match.group(1), int(match.group(2)), match.group(3)
+            names = explicit.setdefault(router, {}).setdefault(index, [])
+            if part == "main":
+                names.insert(0, value)
+            else:
+                names += _split_list(value)
+    requests: dict[str, list[str]] = {}
+    for key, value in labels.items():
+        parts = key.split(".")
+        if parts[:3] == ["traefik", "http", "routers"] and parts[4:] == ["rule"]:
+            router = parts[3]
+            if router in explicit:
+                requests[router] = [n for _, names in sorted(explicit[router].items()) for n in names]
+            elif hosts := rule_hosts(value):
+                requests[router] = hosts
+    return requests
 
 
 def _split_list(value: str) -> list[str]:

@@ -23,6 +23,7 @@ WELL_KNOWN = (
     ("rule", "dev"),
     [
         ("Host(`echo.${DOMAIN}`) || Host(`${AUTH_HOST}`) && PathPrefix(`/echo/`)", "PathPrefix(`/echo/`)"),
+        ("${DOMAIN:+Host(`echo.${DOMAIN}`) || }Host(`${AUTH_HOST}`) && PathPrefix(`/echo/`)", "PathPrefix(`/echo/`)"),
         ("Host(`${AUTH_HOST}`) && !Path(`/verify`)", "!Path(`/verify`)"),
         ("Host(`${AUTH_HOST}`)", "PathPrefix(`/`)"),
         ("Host(`${AUTH_HOST}`) && Path(`/token`)", "Path(`/token`)"),
