@@ -42,9 +42,14 @@ fmt: (setup)
 bench: (setup "redis-server" "wrk")
     uv run python bench/run.py
 
-# Rotate the auth signing keys (AUTH_KEY_DIR); old public keys stay published until their tokens expire
-rotate-keys: (setup)
-    uv run mcpgw-auth rotate-keys
+# Rotate the signing keys of the auth that runs (compose or just dev); old public keys stay published until their tokens expire
+rotate-keys:
+    @{{justfile_directory()}}/scripts/admin.sh rotate-keys
+
+# An admin command on the auth that runs (compose or just dev): clients list|show|delete, users list, tokens list|revoke USER, counts
+[positional-arguments]
+admin *args:
+    @{{justfile_directory()}}/scripts/admin.sh "$@"
 
 # Start the gateway with Docker Compose (settings in .env; docs/operator-guide.md); builds the images first
 up: _docker

@@ -29,6 +29,7 @@ from scripts.compose import ROOT, Container, DevSpec, Project, labels_of, load_p
 from scripts.new_service import service_labels
 from scripts.traefik_config import Routing, parse_labels, write_dev_config
 
+ADMIN_SETTINGS = "admin.env"  # under data/dev/ while the stack runs
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 # Tools a service's dev command may need, and where they come from.
@@ -196,6 +197,7 @@ class Stack:
         plans, self.skipped = plan_services(self.project.mcp_services, options.services, options.environ, options.root)
         self.redis_url = self._start_redis()
         auth_port = self._start_auth(plans)
+        self._write_admin_settings(plans)
         self.upstreams["auth"] = f"http://127.0.0.1:{auth_port}"
         for plan in plans:
             port = self._start_proxy(plan)
@@ -269,6 +271,27 @@ class Stack:
         self._wait(running, lambda: _answers(f"http://127.0.0.1:{port}/health", 200), "auth")
         return port
 
+    @property
+    def admin_settings_file(self) -> Path:
+        """Where `just admin` (scripts/admin.sh) finds this stack while it runs: DEV_PID and auth's settings."""
+        return self.run_dir / ADMIN_SETTINGS
+
+    def _write_admin_settings(self, plans: Sequence[ServicePlan]) -> None:
+        options = self.options
+        resources = [options.resource(p.name) for p in plans] + [options.resource(n) for n in options.external]
+        lines = [
+            "# Written by just dev while it runs (scripts/stack.py), removed when it stops: the settings that let",
+            "# `just admin` and `just rotate-keys` act on this stack. No secret: the admin commands sign nobody in.",
+            f"DEV_PID={os.getpid()}",
+            f"AUTH_ISSUER={options.issuer}",
+            f"AUTH_RESOURCES={','.join(resources)}",
+            f"AUTH_KEY_DIR={options.data_dir / 'keys'}",
+            "AUTH_IDENTITY_PROVIDER=dev",
+        ]
+        if self.redis_url:
+            lines.append(f"AUTH_REDIS_URL={self.redis_url}")
+        self.admin_settings_file.write_text("\n".join(lines) + "\n")
+
     def _start_proxy(self, plan: ServicePlan) -> int:
         port = free_port()
         env = {
@@ -321,6 +344,7 @@ class Stack:
         held = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if held else {}
         try:
+            self.admin_settings_file.unlink(missing_ok=True)
             while self.processes:
                 proc = self.processes.pop().proc
                 if proc.poll() is None:

@@ -15,27 +15,34 @@ from scripts.compose import ROOT
 JUST_MISSING = "just not found: install it with `pip install rust-just` (or see https://just.systems)"
 
 
-def fake_docker(bin_dir: Path, *, compose: bool, daemon: bool) -> None:
+def fake_docker(bin_dir: Path, *, compose: bool, daemon: bool, auth_running: bool = False) -> None:
+    """Records every call in bin_dir/calls; `compose ps ... auth` names a container when auth_running."""
     script = bin_dir / "docker"
     script.write_text(
         "#!/bin/sh\n"
         f'[ "$1" = compose ] && [ "$2" = version ] && exit {0 if compose else 1}\n'
         f'[ "$1" = info ] && exit {0 if daemon else 1}\n'
         'echo "docker $*" >> "${0%/*}/calls"\n'
+        + ('[ "$1 $2" = "compose ps" ] && echo 3f1c2a9e7b01\n' if auth_running else "")
+        + "exit 0\n"
     )
     script.chmod(0o755)
 
 
-def run_recipe(recipe: str, bin_dir: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
+def run_recipe(
+    recipe: str, bin_dir: Path, workdir: Path, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     just = shutil.which("just")
     if just is None:
         pytest.fail(JUST_MISSING)
     for tool in ("bash", "sed", "tail", "curl"):
         if (found := shutil.which(tool)) is not None and not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(found)
-    env = {**os.environ, "PATH": str(bin_dir)}
-    command = [just, "--justfile", str(ROOT / "justfile"), "--working-directory", str(workdir), recipe]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+    env = {**os.environ, **(environ or {}), "PATH": str(bin_dir)}
+    command = [just, "--justfile", str(ROOT / "justfile"), "--working-directory", str(workdir), recipe, *args]
+    return subprocess.run(
+        command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False
+    )
 
 
 @pytest.mark.parametrize("recipe", ["up", "down", "logs", "ps", "status"])
@@ -69,6 +76,92 @@ def test_up_runs_compose_when_everything_is_there(tmp_path: Path) -> None:
     result = run_recipe("up", bin_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     assert (bin_dir / "calls").read_text() == "docker compose up -d --build --wait\n"
+
+
+# `just admin` and `just rotate-keys` act on the auth that runs: the compose container, else the dev stack.
+FAKE_UV = """#!/bin/sh
+echo "uv $* AUTH_ISSUER=$AUTH_ISSUER AUTH_REDIS_URL=$AUTH_REDIS_URL AUTH_KEY_DIR=$AUTH_KEY_DIR" >> "${0%/*}/calls"
+"""
+
+
+@pytest.mark.parametrize(
+    ("recipe", "args", "command"),
+    [
+        ("rotate-keys", [], "mcpgw-auth rotate-keys"),
+        ("admin", ["clients", "list"], "mcpgw-auth clients list"),
+        ("admin", ["tokens", "revoke", "octocat", "--client", "a b"], "mcpgw-auth tokens revoke octocat --client a b"),
+        ("admin", ["counts"], "mcpgw-auth counts"),
+    ],
+)
+def test_admin_recipes_run_in_the_auth_container_under_compose(
+    tmp_path: Path, recipe: str, args: list[str], command: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_docker(bin_dir, compose=True, daemon=True, auth_running=True)
+    (tmp_path / ".env").write_text("AUTH_HOST=auth.example.com\n")
+    result = run_recipe(recipe, bin_dir, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert (bin_dir / "calls").read_text().splitlines() == [
+        "docker compose ps --status running --quiet auth",
+        f"docker compose exec -T auth {command}",  # -T: no terminal here, none asked for in the container
+    ]
+
+
+def test_an_argument_with_spaces_reaches_the_container_as_one(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_docker(bin_dir, compose=True, daemon=True, auth_running=True)
+    (bin_dir / "docker").write_text(
+        (bin_dir / "docker").read_text().replace('echo "docker $*"', 'printf "[%s]" "$@" >> "${0%/*}/calls"; echo')
+    )
+    (tmp_path / ".env").write_text("")
+    result = run_recipe("admin", bin_dir, tmp_path, "clients", "show", "a client id")
+    assert result.returncode == 0, result.stderr
+    assert "[exec][-T][auth][mcpgw-auth][clients][show][a client id]" in (bin_dir / "calls").read_text()
+
+
+def _dev_settings(workdir: Path, pid: int) -> None:
+    (workdir / "data/dev").mkdir(parents=True)
+    (workdir / "data/dev/admin.env").write_text(
+        f"DEV_PID={pid}\nAUTH_ISSUER=http://localhost:8080\nAUTH_KEY_DIR={workdir}/data/keys\n"
+        "AUTH_REDIS_URL=redis://127.0.0.1:6399/0\n"
+    )
+
+
+@pytest.mark.parametrize("docker", [None, "stopped"])
+def test_admin_recipes_act_on_the_dev_stack_when_no_container_runs(tmp_path: Path, docker: str | None) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if docker is not None:
+        fake_docker(bin_dir, compose=True, daemon=True, auth_running=False)
+        (tmp_path / ".env").write_text("")
+    (bin_dir / "uv").write_text(FAKE_UV)
+    (bin_dir / "uv").chmod(0o755)
+    _dev_settings(tmp_path, os.getpid())
+    result = run_recipe("rotate-keys", bin_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (bin_dir / "calls").read_text().splitlines()[-1] == (
+        "uv run --quiet mcpgw-auth rotate-keys AUTH_ISSUER=http://localhost:8080 "
+        f"AUTH_REDIS_URL=redis://127.0.0.1:6399/0 AUTH_KEY_DIR={tmp_path}/data/keys"
+    )
+
+
+def test_admin_recipes_refuse_when_no_gateway_runs(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_docker(bin_dir, compose=True, daemon=True, auth_running=False)
+    (tmp_path / ".env").write_text("")
+    (bin_dir / "uv").write_text(FAKE_UV)
+    (bin_dir / "uv").chmod(0o755)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _dev_settings(tmp_path, gone.pid)  # a just dev that was killed left its file behind
+    result = run_recipe("admin", bin_dir, tmp_path, "counts")
+    assert result.returncode == 1
+    assert "is left from a just dev that is gone" in result.stderr
+    assert "no gateway runs here" in result.stderr
+    assert (bin_dir / "calls").read_text() == "docker compose ps --status running --quiet auth\n"  # nothing else
 
 
 # scripts/ensure-tools.sh on a stand-in machine: `id`, `sudo` and `apt-get` are small scripts in the only PATH entry;
