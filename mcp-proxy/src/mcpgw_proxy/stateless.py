@@ -261,6 +261,8 @@ class ModernRelay:
             self._server_request(message)
             return True
         if message.method == "notifications/progress":
+            if self.token is None:
+                return False  # the client asked for no progress: this is another request's, or nobody's
             params = dict(message.data.get("params") or {})
             params["progressToken"] = self.token  # the client's own again
             raw = _dumps({**message.data, "params": params})
