@@ -19,6 +19,7 @@ from mcpgw_auth.keys import KeyManager, ensure_keys
 from mcpgw_auth.sealing import decode_key
 from mcpgw_auth.service.accounts import Accounts
 from mcpgw_auth.service.authorization import Authorizations
+from mcpgw_auth.service.cimd import ClientDocuments, DocumentFetcher
 from mcpgw_auth.service.clients import Clients
 from mcpgw_auth.service.health import Health
 from mcpgw_auth.service.revocations import Revocations
@@ -53,7 +54,7 @@ from mcpgw_auth.wiring import open_store
 
 log = logging.getLogger("mcpgw_auth")
 
-_ROUTERS = (as_metadata, prm, jwks, health, register, manage, authorize, consent, token, revoke, introspect, account)
+_ROUTERS = (as_metadata, prm, jwks, health, manage, authorize, consent, token, revoke, introspect, account)
 
 
 def build_identity_provider(
@@ -106,6 +107,13 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
     idp, login = build_identity_provider(settings, upstream, clock)
     sessions = Sessions(settings, store)
     pages = Pages()
+    fetcher = DocumentFetcher(
+        timeout=settings.cimd_timeout,
+        max_bytes=settings.cimd_max_bytes,
+        allowed_hosts=frozenset(settings.cimd_allowed_hosts),
+        ca_file=settings.cimd_ca_file,
+    )
+    documents = ClientDocuments(settings, store, fetcher, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -120,6 +128,7 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
             follower.cancel()
             key_watch.cancel()
             await asyncio.gather(follower, key_watch, return_exceptions=True)
+            await fetcher.aclose()
             await store.close()
 
     api = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -130,11 +139,14 @@ def create_app(settings: Settings, store: Store | None = None, clock: Callable[[
         sessions, secure=settings.secure_cookies, cookie_ttl=settings.session_ttl, login_path=login.LOGIN_PATH
     )
     state.health = Health(store)
-    state.clients = Clients(settings, store, revocations)
-    state.authorizations = Authorizations(settings, store)
+    state.clients = Clients(settings, store, revocations, documents)
+    state.authorizations = Authorizations(settings, store, documents)
     state.tokens = Tokens(settings, store, keys, verifier, revocations, idp.access_policy, clock)
     state.accounts = Accounts(store, revocations)
-    for module in (*_ROUTERS, login):
+    # RFC 7591 registration may be switched off (MCP 2026-07-28 deprecates it for metadata documents); clients
+    # registered before keep working and keep their RFC 7592 management.
+    registration = (register,) if settings.registration_enabled else ()
+    for module in (*_ROUTERS, *registration, login):
         api.include_router(module.router)
     errors.install(api, pages, settings.issuer)
     return AuthApp(VerifyEndpoint(settings, verifier, clock), Middleware(api, settings.max_body_bytes))

@@ -40,12 +40,21 @@ class ClientMetadata(Record):
 
 
 class Client(Record):
+    """A registered client (RFC 7591), or one identified by the URL of its metadata document (`document_fresh_until`
+    set: the document is used until then, then fetched again; such a client has no secret and no registration token).
+    """
+
     client_id: str
     client_secret_hash: str | None
     registration_token_hash: str
     issued_at: int
     metadata: ClientMetadata
     used: bool = False
+    document_fresh_until: int | None = None
+
+    @property
+    def from_document(self) -> bool:
+        return self.document_fresh_until is not None
 
 
 class AuthRequest(Record):

@@ -79,11 +79,34 @@ class Settings(BaseSettings):
     revocation_sync_interval: float = Field(default=0.25, gt=0, le=1.0)
     verify_cache_size: int = Field(default=50_000, gt=0)
     log_level: str = Field(default="INFO")
+    registration_enabled: bool = Field(
+        default=True, description="Serve RFC 7591 registration (deprecated for MCP in favour of metadata documents)."
+    )
+    cimd_allowed_hosts: StrList = Field(
+        default_factory=list,
+        description="Hosts of client ID metadata documents that may resolve to loopback or private addresses.",
+    )
+    cimd_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle trusted for metadata document fetches (default: the system CAs)."
+    )
+    cimd_timeout: float = Field(default=5.0, gt=0, le=30, description="Deadline of one metadata document fetch.")
+    cimd_max_bytes: int = Field(default=16 * 1024, gt=0, le=1024 * 1024, description="Largest metadata document.")
+    cimd_cache_min: int = Field(default=300, ge=0, description="Shortest time a fetched document is used.")
+    cimd_cache_max: int = Field(default=86400, ge=0, description="Longest time a fetched document is used.")
+    cimd_failure_ttl: int = Field(default=30, ge=0, description="How long a failed fetch is answered from memory.")
 
     @field_validator("resources", "scopes_supported", "default_scopes", "required_scopes", "allowlist", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("cimd_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            return [str(host).strip("[]").lower() for host in value]
+        return value
 
     @field_validator("allowed_redirect_schemes", mode="before")
     @classmethod
@@ -145,6 +168,10 @@ class Settings(BaseSettings):
                     "an allowlist naming orgs or teams needs AUTH_TOKEN_ENCRYPTION_KEY (membership is re-checked "
                     "at refresh with the user's GitHub token, which is kept encrypted)"
                 )
+        if self.cimd_cache_min > self.cimd_cache_max:
+            raise ValueError("AUTH_CIMD_CACHE_MIN must not exceed AUTH_CIMD_CACHE_MAX")
+        if self.cimd_ca_file is not None and not self.cimd_ca_file.is_file():
+            raise ValueError(f"AUTH_CIMD_CA_FILE {self.cimd_ca_file} is not a file")
         if not set(self.default_scopes) <= set(self.scopes_supported):
             raise ValueError("default_scopes must be a subset of scopes_supported")
         if not set(self.required_scopes) <= set(self.scopes_supported):

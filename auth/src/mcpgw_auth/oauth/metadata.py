@@ -9,13 +9,17 @@ PRM_WELL_KNOWN = "/.well-known/oauth-protected-resource"
 AS_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
-def authorization_server_metadata(issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
+def authorization_server_metadata(
+    issuer: str, scopes_supported: list[str], *, registration: bool = True
+) -> dict[str, Any]:
+    """`registration`: whether RFC 7591 registration is served (RFC 8414 §2: without it, no `registration_endpoint`)."""
     methods = ["none", "client_secret_basic", "client_secret_post"]
+    registration_endpoint = {"registration_endpoint": f"{issuer}/register"} if registration else {}
     return {
         "issuer": issuer,  # RFC 8414 §3.3: identical to the URL the document is derived from
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
-        "registration_endpoint": f"{issuer}/register",
+        **registration_endpoint,
         "jwks_uri": f"{issuer}/jwks",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
@@ -28,6 +32,7 @@ def authorization_server_metadata(issuer: str, scopes_supported: list[str]) -> d
         "introspection_endpoint_auth_methods_supported": methods,
         "code_challenge_methods_supported": ["S256"],  # OAuth 2.1 §4.1.1: S256 only
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
+        "client_id_metadata_document_supported": True,  # draft-ietf-oauth-client-id-metadata-document-00 §5
     }
 
 

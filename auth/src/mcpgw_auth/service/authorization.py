@@ -12,9 +12,11 @@ from mcpgw_auth.oauth.authorize import (
     parse_authorization_request,
     resolve_client_redirect,
 )
+from mcpgw_auth.oauth.cimd import is_url_client_id
 from mcpgw_auth.oauth.consent import consent_key
 from mcpgw_auth.oauth.errors import OAuthError, UserFacingError
 from mcpgw_auth.records import AuthCode, AuthRequest, Client, Identity
+from mcpgw_auth.service.cimd import ClientDocuments
 from mcpgw_auth.settings import Settings
 from mcpgw_auth.store import Store
 
@@ -24,16 +26,20 @@ def _expired() -> UserFacingError:
 
 
 class Authorizations:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, documents: ClientDocuments) -> None:
         self._settings = settings
         self._store = store
+        self._documents = documents
 
     async def start(self, params: Mapping[str, Sequence[str]], now: int) -> AuthRequest:
         """RFC 6749 §4.1.1: validate and park the request until the user has signed in and decided."""
         settings = self._settings
         client_ids = params.get("client_id", [])
-        lookup = client_ids[0] if len(client_ids) == 1 and 0 < len(client_ids[0]) <= 128 else None
-        client = await self._store.get_client(lookup) if lookup else None
+        if len(client_ids) == 1 and is_url_client_id(client_ids[0]):
+            client: Client | None = await self._from_document(client_ids[0])
+        else:
+            lookup = client_ids[0] if len(client_ids) == 1 and 0 < len(client_ids[0]) <= 128 else None
+            client = await self._store.get_client(lookup) if lookup else None
         client, redirect_uri = resolve_client_redirect(params, client)
         pending = parse_authorization_request(
             params,
@@ -49,6 +55,19 @@ class Authorizations:
         )
         await self._store.save_auth_request(pending, settings.auth_request_ttl)
         return pending
+
+    async def _from_document(self, url: str) -> Client:
+        """The client a client ID URL names; a document that cannot be had is shown to the user, never redirected
+        to: its redirect URIs are what is not known yet (RFC 6749 §4.1.2.1)."""
+        try:
+            return await self._documents.client(url)
+        except OAuthError as exc:
+            unavailable = exc.error == "temporarily_unavailable"
+            raise UserFacingError(
+                "Application not verified",
+                f"This application names itself by a web address, but {exc.description}.",
+                502 if unavailable else 400,
+            ) from None
 
     async def pending(self, request_id: str | None) -> tuple[AuthRequest, Client]:
         """A parked request and its client, or the "expired" page."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcpgw_auth.oauth import client_auth, secrets
+from mcpgw_auth.oauth.cimd import is_url_client_id
 from mcpgw_auth.oauth.client_auth import ClientCredentials
-from mcpgw_auth.oauth.errors import OAuthError
+from mcpgw_auth.oauth.errors import InvalidClient, OAuthError
 from mcpgw_auth.oauth.registration import validate_metadata
 from mcpgw_auth.records import Client, ClientMetadata
+from mcpgw_auth.service.cimd import ClientDocuments
 from mcpgw_auth.service.revocations import Revocations
 from mcpgw_auth.settings import Settings
 from mcpgw_auth.store import Store
@@ -29,10 +31,13 @@ class Registered:
 
 
 class Clients:
-    def __init__(self, settings: Settings, store: Store, revocations: Revocations) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, revocations: Revocations, documents: ClientDocuments | None = None
+    ) -> None:
         self._settings = settings
         self._store = store
         self._revocations = revocations
+        self._documents = documents
 
     def _validate(self, body: object) -> ClientMetadata:
         settings = self._settings
@@ -93,7 +98,15 @@ class Clients:
         return True
 
     async def authenticate(self, creds: ClientCredentials) -> Client:
-        """RFC 6749 §2.3: the client must use the method it registered, with the right secret."""
+        """RFC 6749 §2.3: the client must use the method it registered, with the right secret. A client ID URL
+        names a public client (its document cannot hold a secret), known from its metadata document."""
+        if is_url_client_id(creds.client_id):
+            basic = creds.method == "client_secret_basic"
+            if creds.method != "none":
+                raise InvalidClient("a client identified by a metadata document has no secret", basic_attempted=basic)
+            if self._documents is None:  # the admin commands authenticate no one
+                raise InvalidClient("unknown client", basic_attempted=basic)
+            return client_auth.authenticate(await self._documents.client(creds.client_id), creds)
         client = await self._store.get_client(creds.client_id) if len(creds.client_id) <= 128 else None
         return client_auth.authenticate(client, creds)
 

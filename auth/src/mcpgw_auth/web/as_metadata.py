@@ -13,5 +13,7 @@ router = APIRouter()
 
 @router.get(AS_WELL_KNOWN)
 async def as_metadata(settings: SettingsDep) -> JSONResponse:
-    body = authorization_server_metadata(settings.issuer, settings.scopes_supported)
+    body = authorization_server_metadata(
+        settings.issuer, settings.scopes_supported, registration=settings.registration_enabled
+    )
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

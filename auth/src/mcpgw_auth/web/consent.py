@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mcpgw_auth.oauth.errors import OAuthError, UserFacingError
+from mcpgw_auth.oauth.urls import is_loopback_host
 from mcpgw_auth.web.browser import csrf_ok, csrf_token
 from mcpgw_auth.web.deps import AuthorizationsDep, BrowserDep, Form, Now, PagesDep, Query
 from mcpgw_auth.web.forms import single
@@ -27,11 +28,15 @@ async def consent_page(
     if await authorizations.consented(user, pending):
         return see_other(await authorizations.approve(user, pending, client, remember=False, now=now))
     bid = browser.id_or_new(request)
+    answer_host = urlsplit(pending.redirect_uri).hostname
     response = pages.render(
         "consent.html",
         form_targets=(form_target(pending.redirect_uri),),
         client_name=client.metadata.client_name or "Unnamed application",
         client_id=client.client_id,
+        # A client ID URL: who controls its host chose the name above (MCP security considerations, CIMD).
+        client_host=urlsplit(client.client_id).hostname if client.from_document else None,
+        loopback_redirect=client.from_document and answer_host is not None and is_loopback_host(answer_host),
         redirect_host=urlsplit(pending.redirect_uri).netloc or pending.redirect_uri,
         scopes=" ".join(pending.scopes),
         resource=pending.resource or "all MCP services of this gateway",
