@@ -90,7 +90,7 @@ async def test_one_bad_address_among_good_ones_refuses_the_host(
             await fetch.fetch(url)
     finally:
         await fetch.aclose()
-    assert "127.0.0.1 is a loopback address" in refused.value.description
+    assert "resolves to a loopback address, not a public one" in refused.value.description
     assert server.hits() == 0
 
 

@@ -49,7 +49,8 @@ def client_id_url_problem(url: str) -> str | None:
 
 
 def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why a resolved address must not be connected to (the draft §6.5, SSRF), or None for a public unicast one.
+    """What kind of address `address` is when it must not be connected to (the draft §6.5, SSRF), or None for a
+    public unicast one.
 
     An IPv6 address carrying an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is judged by the IPv4 address inside.
     """
@@ -61,7 +62,7 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             problem = address_problem(inner)
-            return f"{problem} (inside {address})" if problem else None
+            return f"{problem} (carried in an IPv6 address)" if problem else None
     checks = (
         (address.is_loopback, "a loopback address"),
         (address.is_unspecified, "the unspecified address"),
@@ -73,7 +74,7 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
     )
     for refused, kind in checks:
         if refused:
-            return f"{address} is {kind}"
+            return kind  # not the address: the error page must not tell what internal names resolve to
     return None
 
 

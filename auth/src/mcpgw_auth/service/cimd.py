@@ -100,7 +100,7 @@ class DocumentFetcher:
             for address in addresses:
                 if problem := address_problem(address):
                     raise _refused(
-                        f"host {host} is not on the public internet: {problem} "
+                        f"host {host} resolves to {problem}, not a public one "
                         "(an operator may allow it with AUTH_CIMD_ALLOWED_HOSTS)"
                     )
         return addresses
