@@ -73,9 +73,10 @@ status: _docker
     host=$(sed -n 's/^AUTH_HOST=//p' .env | tail -n 1); url="https://$host/.well-known/oauth-authorization-server"; \
       if curl -fsS -o /dev/null --max-time 10 "$url"; then echo "$url answers"; else echo "$url does not answer (DNS, certificate or auth: docs/troubleshooting.md)" >&2; exit 1; fi
 
-# Scaffold services/NAME/ from the service catalog and enable it (docs/adding-a-service.md)
-new-service name: (setup)
-    uv run python -m scripts.new_service "{{name}}"
+# Scaffold services/NAME/ from the service catalog and enable it; --secrets-from vault://... (docs/adding-a-service.md)
+[positional-arguments]
+new-service name *options: (setup)
+    uv run python -m scripts.new_service "$@"
 
 # Docker, its compose plugin, a reachable daemon and a .env file, or a message saying what is missing
 _docker:

@@ -1,17 +1,22 @@
 """Static checks of docker-compose.yml, services/*/compose.yml, traefik/ and the Dockerfiles: what `just up` would
-run, checked without Docker."""
+run, checked without Docker. Every check runs on the repository as it is, and again on a copy of it where
+`just new-service NAME` has scaffolded each catalog entry in turn: a scaffold passes what the bundled services pass."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from mcpgw_proxy.catalog import CATALOG
 
-from scripts.compose import ROOT, Container, Project, load_project, load_service_file
+from scripts.compose import COMPOSE_FILE, ROOT, Container, Project, load_project, load_service_file
+from scripts.new_service import proxy_extras, scaffold
 from scripts.traefik_config import parse_labels
 
 CONTRACT_HEADERS = ["X-User-Id", "X-User-Name", "X-Client-Id", "X-Scopes"]
@@ -19,17 +24,42 @@ SHIPPED = {"echo", "time", "fetch", "memory", "filesystem", "everything", "githu
 VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(:?[?-])?")
 
 
-@pytest.fixture(scope="module")
-def project() -> Project:
-    return load_project()
+def scaffolded(name: str, root: Path) -> Project:
+    """A copy of the repository's compose files where `just new-service NAME` has just run (a bundled service of
+    that name is taken out first, its include line too)."""
+    shutil.copytree(ROOT / "services", root / "services")
+    shutil.copy(ROOT / ".env.example", root / ".env.example")
+    shutil.rmtree(root / "services" / name, ignore_errors=True)
+    text = (ROOT / COMPOSE_FILE).read_text()
+    kept = [line for line in text.splitlines(keepends=True) if f"services/{name}/compose.yml" not in line]
+    (root / COMPOSE_FILE).write_text("".join(kept))
+    scaffold(name, root)
+    return load_project(root)
+
+
+@pytest.fixture(scope="module", params=["repository", *sorted(CATALOG)])
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    if request.param == "repository":
+        return load_project()
+    return scaffolded(request.param, tmp_path_factory.mktemp(f"scaffold-{request.param}"))
+
+
+class StrictLoader(yaml.SafeLoader):
+    """Refuses a key given twice in one mapping, as compose does (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = {key for key in keys if keys.count(key) > 1}
+        assert not duplicates, f"{node.start_mark}: {sorted(duplicates)} given twice"
+        return super().construct_mapping(node, deep=deep)
 
 
 def read(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
+    return yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 - a SafeLoader
 
 
-def every_service_file() -> list[Path]:
-    return sorted(ROOT.glob("services/*/compose.yml"))
+def every_service_file(root: Path = ROOT) -> list[Path]:
+    return sorted(root.glob("services/*/compose.yml"))
 
 
 def every_container(project: Project) -> list[Container]:
@@ -45,9 +75,9 @@ def dynamic_middlewares() -> dict[str, Any]:
 
 
 def test_every_file_parses_and_every_service_folder_is_included_or_disabled(project: Project) -> None:
-    for path in [ROOT / "docker-compose.yml", ROOT / "traefik/traefik.yml", *every_service_file()]:
+    for path in [project.root / COMPOSE_FILE, ROOT / "traefik/traefik.yml", *every_service_file(project.root)]:
         assert isinstance(read(path), dict), path
-    folders = {p.parent.name for p in every_service_file()}
+    folders = {p.parent.name for p in every_service_file(project.root)}
     assert folders >= SHIPPED
     listed = {p.parent.name for p in [*project.enabled, *project.disabled]}
     assert listed == folders
@@ -128,21 +158,28 @@ def test_redis_and_auth_are_unreachable_from_the_service_networks(project: Proje
     for container in every_container(project):
         if container.is_mcp_service:
             assert not set(container.networks) & (redis | auth), container.name
-    # The fetch service reaches the internet: it shares no network with anything but Traefik.
-    fetch = set(project.containers["fetch"].networks)
-    for container in project.containers.values():
-        if container.name not in ("fetch", "traefik"):
-            assert not fetch & set(container.networks), container.name
+    # A service that reaches the internet (fetch, github, ...) shares its network with nothing but Traefik.
+    containers = every_container(project)
+    for service in containers:
+        if not service.is_mcp_service:
+            continue
+        for network in service.networks:
+            if (networks[network] or {}).get("internal") is not True:
+                sharing = {c.name for c in containers if network in c.networks}
+                assert sharing == {service.name, "traefik"}, (service.name, network, sharing)
     assert networks["services"]["internal"] is True
 
 
 def test_required_settings_fail_fast_and_every_setting_is_documented(project: Project) -> None:
-    example = (ROOT / ".env.example").read_text()
+    example = (project.root / ".env.example").read_text()
     documented = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
     used: dict[str, set[str]] = {}
-    for path in [ROOT / "docker-compose.yml", *every_service_file()]:
+    for path in [project.root / COMPOSE_FILE, *every_service_file(project.root)]:
         for name, operator in VARIABLE.findall(path.read_text()):
             used.setdefault(name, set()).add(operator)
+    # A service's own required variable documents itself: `${NAME:?set NAME in .env to ...}` stops `just up` saying so.
+    for path in every_service_file(project.root):
+        documented |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?set \1 in \.env to ", path.read_text()))
     assert set(used) <= documented, set(used) - documented
     for name in ("AUTH_HOST", "AUTH_RESOURCES", "AUTH_GITHUB_CLIENT_ID", "AUTH_GITHUB_CLIENT_SECRET"):
         assert ":?" in used[name], name
@@ -238,6 +275,44 @@ def test_images_are_pinned_and_run_unprivileged(project: Project) -> None:
         assert definition["init"] is True, container.name
 
 
+def test_every_service_pins_what_it_installs_and_what_dev_runs(project: Project) -> None:
+    for container in every_container(project):
+        if not container.is_mcp_service:
+            continue
+        args = container.definition["build"]["args"]
+        for spec in str(args.get("PYTHON_PACKAGES", "")).split():
+            assert re.fullmatch(r"[A-Za-z0-9_.\[\],-]+==[0-9][^\s]*", spec), (container.name, spec)
+        for spec in str(args.get("NPM_PACKAGES", "")).split():
+            assert re.fullmatch(r"(@[a-z0-9_.-]+/)?[a-z0-9_.-]+@\d+\.\d+\.\d+", spec), (container.name, spec)
+        if "BINARY_IMAGE" in args:
+            assert re.search(r":v?\d+\.\d+\.\d+$", args["BINARY_IMAGE"]), (container.name, args["BINARY_IMAGE"])
+        assert {"PYTHON_PACKAGES", "NPM_PACKAGES", "BINARY_IMAGE"} & set(args), container.name
+        dev = container.dev
+        assert dev is not None
+        if dev.command[0] in ("uvx", "npx"):
+            package = next(arg for arg in dev.command[1:] if not arg.startswith("-"))
+            assert re.search(r".@\d+\.\d+\.\d+$", package), (container.name, dev.command)
+
+
+def test_every_service_image_carries_the_vault_backends_its_references_use(project: Project) -> None:
+    """PROXY_EXTRAS (mcp-proxy/Dockerfile) installs the SDK a vault://, aws-sm:// or oci-vault:// reference needs."""
+    for container in every_container(project):
+        if not container.is_mcp_service:
+            continue
+        declared = json.loads(container.definition.get("environment", {}).get("MCP_PROXY_ENV", "{}"))
+        args = container.definition["build"]["args"]
+        assert args.get("PROXY_EXTRAS", "") == proxy_extras(declared), container.name
+
+
+def test_every_service_declares_the_volumes_it_mounts(project: Project) -> None:
+    volumes = project.section("volumes")
+    for container in every_container(project):
+        for mount in container.definition.get("volumes", []):
+            source = str(mount).split(":", 1)[0]
+            if not source.startswith(("/", ".", "$")):
+                assert source in volumes, (container.name, source)
+
+
 def test_proxy_images_believe_forwarded_headers_only_from_private_networks() -> None:
     text = (ROOT / "mcp-proxy/Dockerfile").read_text()
     [value] = re.findall(r"^ENV MCP_PROXY_TRUSTED_PROXIES=(\S+)$", text, re.MULTILINE)
@@ -246,8 +321,8 @@ def test_proxy_images_believe_forwarded_headers_only_from_private_networks() -> 
     assert all(network.is_private for network in networks), networks
 
 
-def test_the_filesystem_service_mounts_its_directory_read_only(project: Project) -> None:
-    volumes = project.containers["filesystem"].definition["volumes"]
+def test_the_filesystem_service_mounts_its_directory_read_only() -> None:
+    volumes = load_project().containers["filesystem"].definition["volumes"]
     assert volumes == ["${FILESYSTEM_ROOT:-./files}:/data:ro"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import yaml
 from mcpgw_proxy.catalog import CATALOG
 
 from scripts.compose import ROOT, load_project, load_service_file
-from scripts.new_service import RESERVED, scaffold, service_labels
+from scripts.new_service import RESERVED, dev_command, proxy_extras, scaffold, service_labels
 from scripts.stack import plan_services
 from scripts.traefik_config import LabelError, dev_rule, dynamic_config, local_addresses, parse_labels
 
@@ -120,6 +121,36 @@ def test_services_whose_runtime_is_missing_are_skipped_with_the_reason(tmp_path:
     assert reasons["fetch"].startswith("`uvx` not found: install uv")
 
 
+@pytest.mark.parametrize(
+    ("prefix", "reference", "extras"),
+    [
+        ("vault://secret/mcp/slack", "vault://secret/mcp/slack#slack_bot_token", "--extra vault"),
+        ("aws-sm://mcp/slack", "aws-sm://mcp/slack#slack_bot_token", "--extra aws"),
+        ("oci-vault://mcp-vault", "oci-vault://mcp-vault/slack_bot_token", "--extra oci"),
+    ],
+)
+def test_secrets_from_a_vault_bring_its_backend_into_the_image(
+    tmp_path: Path, prefix: str, reference: str, extras: str
+) -> None:
+    from mcpgw_proxy.vault.environment import parse_declared, references_of
+
+    root = _copy_root(tmp_path)
+    [container] = load_service_file(scaffold("slack", root, secrets_from=prefix))
+    declared = json.loads(container.definition["environment"]["MCP_PROXY_ENV"])
+    assert declared["SLACK_BOT_TOKEN"] == reference
+    assert len(references_of(parse_declared(declared))) == 2  # the proxy's own grammar accepts them
+    assert container.definition["build"]["args"]["PROXY_EXTRAS"] == extras
+    assert "secrets" not in container.definition  # no compose secret: the vault holds them
+
+
+def test_proxy_extras_follow_the_schemes_of_the_references() -> None:
+    assert proxy_extras({"A": "file:///run/secrets/a", "B": "env://B", "C": "plain"}) == ""
+    assert (
+        proxy_extras({"A": "Bearer ${vault://kv/x#t}", "B": "ocid1.vaultsecret.oc1.x.y"}) == "--extra oci --extra vault"
+    )
+    assert proxy_extras({"A": "aws-sm://a#b", "B": "keyring://svc/user"}) == "--extra aws --extra keyring"
+
+
 def _copy_root(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
@@ -145,7 +176,8 @@ def test_new_service_scaffolds_a_routed_service_from_the_catalog(tmp_path: Path,
         build["target"] == {"python": "python-server", "node": "node-server", "binary": "binary-server"}[entry.runtime]
     )
     assert container.dev is not None
-    assert list(container.dev.command) == list(entry.command)
+    assert list(container.dev.command) == dev_command(entry, name)
+    assert f"{entry.package}@{entry.version}" in container.dev.command or entry.runtime == "binary"
     environment = container.definition.get("environment", {}).get("MCP_PROXY_ENV", "{}")
     for variable in entry.secrets:
         assert f'"{variable}": "file:///run/secrets/{variable.lower()}"' in environment  # a reference, not a value
@@ -175,3 +207,12 @@ def test_reserved_names_cover_every_path_auth_serves(tmp_path: Path) -> None:
     first_segments = {getattr(route, "path", "").strip("/").split("/")[0] for route in api.routes}
     assert first_segments - {"", ".well-known"} <= RESERVED - {"verify"}
     assert "verify" in RESERVED
+
+
+def test_bundled_services_pin_the_release_the_catalog_pins() -> None:
+    project = load_project()
+    for container in [*project.mcp_services, *(c for p in project.disabled for c in load_service_file(p))]:
+        if (entry := CATALOG.get(container.name)) is not None:
+            args = container.definition["build"]["args"]
+            pinned = " ".join(str(v) for k, v in args.items() if k != "SERVICE")
+            assert entry.version in pinned, (container.name, entry.version, pinned)

@@ -268,3 +268,16 @@ def test_test_installs_redis_and_chromium_and_dev_redis_unless_redis_url_is_set(
     assert ensure_tools_line("test", environ) == ["uv", "redis-server", "chromium", "node", "npm"]
     assert ensure_tools_line("dev", environ) == ["uv", "--optional", "redis-server"]
     assert ensure_tools_line("dev", {**environ, "REDIS_URL": "redis://r:6379/0"}) == ["uv", "--optional"]
+
+
+def test_new_service_passes_its_options_on(tmp_path: Path) -> None:
+    (tmp_path / "uv").write_text('#!/bin/sh\nprintf "[%s]" "$@" >> "${0%/*}/calls"; echo >> "${0%/*}/calls"\n')
+    (tmp_path / "uv").chmod(0o755)
+    for tool in ("env", "id", "dirname"):
+        if (found := shutil.which(tool)) is not None:
+            (tmp_path / tool).symlink_to(found)
+    # From the repository (setup runs scripts/ensure-tools.sh from there); the stand-in uv writes nothing.
+    result = run_recipe("new-service", tmp_path, ROOT, "slack", "--secrets-from", "vault://secret/mcp/a b")
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[-1] == "[run][python][-m][scripts.new_service][slack][--secrets-from][vault://secret/mcp/a b]"

@@ -3,6 +3,8 @@ packages are marked, no command carries a secret, and the secret variables fit t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from mcpgw_proxy.catalog import CATALOG, CatalogEntry
 from mcpgw_proxy.config import ProxySettings
@@ -30,3 +32,25 @@ def test_entries_keep_secrets_out_of_argv_and_declare_them_as_references(entry: 
     references = references_of(parse_declared(settings.env))
     assert len(references) == len(entry.secrets)
     assert not any(looks_like_reference(value) for value in entry.env.values())  # defaults are plain values
+
+
+@pytest.mark.parametrize("entry", CATALOG.values(), ids=list(CATALOG))
+def test_entries_say_what_a_scaffold_pins_and_needs(entry: CatalogEntry) -> None:
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", entry.version), entry.version
+    assert entry.network in ("internal", "internet")
+    for mount in entry.mounts:
+        assert mount.target.startswith("/"), mount
+        assert mount.what, mount
+        assert mount.target in " ".join([*entry.command, *entry.env.values()]), mount  # the server is told of it
+    if entry.runtime == "binary":
+        assert entry.image, entry
+        assert entry.binary_path.startswith("/"), entry
+    if entry.unmaintained or entry.system_packages:
+        assert entry.warnings
+
+
+def test_servers_that_call_out_are_marked_as_needing_the_internet() -> None:
+    calling_out = {name for name, entry in CATALOG.items() if entry.network == "internet"}
+    assert calling_out >= {"fetch", "github", "slack", "brave-search", "postgres", "playwright"}
+    assert not calling_out & {"time", "everything", "memory", "filesystem", "sqlite", "git", "sequential-thinking"}
+    assert {name for name, entry in CATALOG.items() if entry.mounts} >= {"memory", "sqlite", "git", "filesystem"}
