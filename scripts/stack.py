@@ -1,4 +1,4 @@
-"""The gateway on loopback without Docker, as `just dev` runs it (DESIGN.md §2): Redis, auth, one mcp-proxy per
+"""The gateway on loopback without Docker, as `just dev` runs it (scripts/README.md): Redis, auth, one mcp-proxy per
 enabled service whose runtime is installed, and the real Traefik routing them by the compose labels.
 
 `Stack` starts everything, waits until every route answers through Traefik, and stops everything on the way out
