@@ -55,6 +55,10 @@ admin *args:
 up: _docker
     docker compose up -d --build --wait
 
+# Check .env with auth's own settings class, as docker compose will run auth with it; names each bad variable
+check-env file=".env": (setup)
+    uv run python -m scripts.preflight "{{file}}"
+
 # Stop the gateway (volumes, hence Redis data and signing keys, are kept)
 down: _docker
     docker compose down
