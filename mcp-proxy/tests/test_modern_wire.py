@@ -214,3 +214,17 @@ async def test_the_deprecated_http_sse_transport_is_410_gone(
     assert response.status_code == 410
     assert response.json()["url"] == echo_proxy.url
     assert echo_proxy.url in response.headers["link"]
+
+
+@pytest.mark.parametrize(("level", "logged"), [(None, []), ("info", ["step 1 of 2", "step 2 of 2"]), ("error", [])])
+async def test_log_messages_reach_only_a_request_that_asked_for_their_level(
+    echo_proxy: ProxyProcess, client: httpx2.AsyncClient, level: str | None, logged: list[str]
+) -> None:
+    extra = {} if level is None else {"io.modelcontextprotocol/logLevel": level}
+    call = tool_call(1, "count", {"steps": 2}, _meta=envelope(**extra))
+    response = await client.post(echo_proxy.url, json=call, headers=modern_headers("tools/call", "count"))
+    assert response.status_code == 200, response.text
+    messages = replies(response)
+    assert [m["params"]["data"] for m in messages if m.get("method") == "notifications/message"] == logged
+    assert text_of(messages[-1]["result"]) == "counted to 2"
+    assert all("id" not in m or m["id"] == 1 for m in messages)

@@ -48,6 +48,9 @@ REMOVED_METHODS = frozenset({"ping", "logging/setLevel", "resources/subscribe", 
 # Server-to-client requests, and the client capability each needs (client/elicitation, sampling, roots).
 CAPABILITY_OF = {"elicitation/create": "elicitation", "sampling/createMessage": "sampling", "roots/list": "roots"}
 
+# server/utilities/logging: syslog severities, least severe first.
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
 _BASE64_SENTINEL = re.compile(r"^=\?base64\?(?P<payload>[A-Za-z0-9+/=]*)\?=$")
 
 
@@ -159,6 +162,16 @@ def missing_capability(request: ModernRequest, server_method: str | None) -> Era
         f"Missing required client capability: {capability}",
         {"requiredCapabilities": {capability: {}}},
     )
+
+
+def wants_log(request: ModernRequest, notification: Mapping[str, Any]) -> bool:
+    """Whether a log message goes to this request: only when its `_meta` asked for a level (servers MUST NOT emit
+    them otherwise, changelog major change 5), and only at that level or above."""
+    if request.log_level not in LOG_LEVELS:
+        return False
+    params = notification.get("params")
+    level = params.get("level") if isinstance(params, dict) else None
+    return level in LOG_LEVELS and LOG_LEVELS.index(level) >= LOG_LEVELS.index(request.log_level)
 
 
 # Answers ----------------------------------------------------------------------------------------------------------

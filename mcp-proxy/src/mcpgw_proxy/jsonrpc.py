@@ -31,7 +31,6 @@ class Message:
     id: RequestId | None
     method: str | None
     progress_token: RequestId | None
-    data: dict[str, Any]  # the decoded message, for what looks past routing (the modern era's `_meta`)
 
 
 def parse(raw: bytes) -> Message:
@@ -55,9 +54,9 @@ def parse(raw: bytes) -> Message:
         kind: Kind = "notification" if "id" not in data else "request"
         if kind == "request" and ident is None:
             raise InvalidMessage(INVALID_REQUEST, "Invalid Request: a request id must not be null")
-        return Message(_one_line(raw, data), kind, ident, method, token, data)
+        return Message(_one_line(raw, data), kind, ident, method, token)
     if "result" in data or "error" in data:
-        return Message(_one_line(raw, data), "response", ident, None, None, data)
+        return Message(_one_line(raw, data), "response", ident, None, None)
     raise InvalidMessage(INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response")
 
 

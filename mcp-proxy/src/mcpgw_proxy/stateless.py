@@ -195,13 +195,16 @@ class ModernRelay:
         child: StatelessChild,
         request: era.ModernRequest,
         message: Message,
+        body: dict[str, Any],
         exchange: Exchange,
         spawn: Spawn,
         ttl_ms: int,
     ) -> None:
+        """Send `message` (decoded: `body`) to the user's child under an id of the child's own; its answer goes to
+        `exchange`."""
         session = child.session
         inner_id = child.next_id()
-        data = {**message.data, "id": inner_id}
+        data = {**body, "id": inner_id}
         token = message.progress_token
         params = data["params"]  # era.validate found `_meta` in it
         meta = {key: value for key, value in params["_meta"].items() if key not in era.ENVELOPE_KEYS}
@@ -210,9 +213,7 @@ class ModernRelay:
         # A legacy child is told nothing of the modern envelope (a dual-era server refuses it on a handshake
         # connection); what else `_meta` carries (trace context, say) goes on.
         data["params"] = {**params, "_meta": meta} if meta else {k: v for k, v in params.items() if k != "_meta"}
-        inner = Message(
-            _dumps(data), "request", inner_id, message.method, inner_id if token is not None else None, data
-        )
+        inner = Message(_dumps(data), "request", inner_id, message.method, inner_id if token is not None else None)
         stream, outbox = session.begin_request(inner)
         try:
             session.send(inner)
@@ -263,12 +264,13 @@ class ModernRelay:
         if message.method == "notifications/progress":
             if self.token is None:
                 return False  # the client asked for no progress: this is another request's, or nobody's
-            params = dict(message.data.get("params") or {})
-            params["progressToken"] = self.token  # the client's own again
-            raw = _dumps({**message.data, "params": params})
-        elif message.method != "notifications/message" or self.request.log_level is None:
-            # 2026-07-28: log messages only for a request that asked (basic/index §_meta logLevel); change
-            # notifications belong to subscriptions/listen, not to a request's stream.
+            notification = json.loads(raw)
+            if not isinstance(notification.get("params"), dict):
+                return False
+            notification["params"]["progressToken"] = self.token  # the client's own again
+            raw = _dumps(notification)
+        elif message.method != "notifications/message" or not era.wants_log(self.request, json.loads(raw)):
+            # Change notifications belong to subscriptions/listen, not to a request's stream.
             return False
         self._send(raw)
         return False

@@ -114,13 +114,12 @@ class McpTransport:
             self._run(self._initialize(headers, user, message, exchange), exchange)
             return
         try:
-            if (
-                not headers.get(b"mcp-session-id")
-                and message.kind != "response"
-                and era.is_modern(message.data, headers)
-            ):
-                self._modern(headers, user, message, exchange)
-                return
+            if not headers.get(b"mcp-session-id") and message.kind != "response":
+                # Outside a session: decoded again, so that the session era's round trip pays nothing for this.
+                data = json.loads(message.raw)
+                if era.is_modern(data, headers):
+                    self._modern(headers, user, message, data, exchange)
+                    return
             self.checks.protocol_version(headers)
             session = self._session(headers, user)
             if message.kind != "request":
@@ -156,13 +155,15 @@ class McpTransport:
 
     # Modern era ---------------------------------------------------------------------------------------------------
 
-    def _modern(self, headers: dict[bytes, bytes], user: str, message: Message, exchange: Exchange) -> None:
+    def _modern(
+        self, headers: dict[bytes, bytes], user: str, message: Message, data: dict[str, Any], exchange: Exchange
+    ) -> None:
         if message.kind == "notification":
             exchange.reply(202, b"")  # 2026-07-28 defines none over HTTP (cancelling is closing the stream)
             return
         assert message.id is not None
         try:
-            request = era.validate(message.id, message.data, headers)
+            request = era.validate(message.id, data, headers)
         except era.EraError as exc:
             raise HttpError(exc.status, exc.message, exc.code, exc.data) from None
         if request.method in era.REMOVED_METHODS or request.method == "subscriptions/listen":
@@ -170,11 +171,13 @@ class McpTransport:
             raise HttpError(404, f"Method not found: {request.method}", era.METHOD_NOT_FOUND)
         child = self.stateless.current(user)
         if child is not None and request.method != "server/discover":
-            ModernRelay.relay(child, request, message, exchange, self._run, self.settings.cache_ttl_ms)
+            ModernRelay.relay(child, request, message, data, exchange, self._run, self.settings.cache_ttl_ms)
             return
-        self._run(self._modern_start(request, user, message, exchange), exchange)
+        self._run(self._modern_start(request, user, message, data, exchange), exchange)
 
-    async def _modern_start(self, request: era.ModernRequest, user: str, message: Message, exchange: Exchange) -> None:
+    async def _modern_start(
+        self, request: era.ModernRequest, user: str, message: Message, data: dict[str, Any], exchange: Exchange
+    ) -> None:
         with self._starting(request.id):
             child = await self.stateless.child_for(user)
         if request.method == "server/discover":
@@ -183,7 +186,7 @@ class McpTransport:
             exchange.reply(200, body, [JSON])
             return
         try:
-            ModernRelay.relay(child, request, message, exchange, self._run, self.settings.cache_ttl_ms)
+            ModernRelay.relay(child, request, message, data, exchange, self._run, self.settings.cache_ttl_ms)
         except HttpError as exc:
             exc.ident = request.id
             raise
