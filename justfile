@@ -7,7 +7,7 @@ default:
 
 # Install the pinned Python workspace (uv.lock) and the tools the recipes use, where allowed (scripts/ensure-tools.sh)
 setup *tools:
-    @scripts/ensure-tools.sh uv {{tools}}
+    @{{justfile_directory()}}/scripts/ensure-tools.sh uv {{tools}}
     @uv sync --locked --check --quiet 2>/dev/null || { echo "installing the pinned Python packages (uv sync) ..." >&2; uv sync --locked --quiet; }
 
 # `just dev` installs redis-server unless REDIS_URL names a Redis (without either, auth's state lives in memory).
@@ -51,8 +51,8 @@ rotate-keys:
 admin *args:
     @{{justfile_directory()}}/scripts/admin.sh "$@"
 
-# Start the gateway with Docker Compose (settings in .env; docs/operator-guide.md); builds the images first
-up: _docker
+# Start the gateway with Docker Compose (settings in .env, checked first: check-env; docs/operator-guide.md); builds the images first
+up: _docker check-env
     docker compose up -d --build --wait
 
 # Check .env with auth's own settings class, as docker compose will run auth with it; names each bad variable

@@ -1,5 +1,5 @@
-"""`just check-env`: `.env` checked with auth's own settings class before `just up`, so a bad setting is named
-before anything starts, instead of auth exiting in its restart loop while Traefik waits for its health.
+"""`just check-env`, the first step of `just up`: `.env` checked with auth's own settings class, so a bad setting is
+named before anything starts, instead of auth exiting in its restart loop while Traefik waits for its health.
 
 auth runs with `.env` as its env_file and four settings fixed by docker-compose.yml (AUTH_ISSUER from AUTH_HOST,
 AUTH_REDIS_URL, AUTH_IDENTITY_PROVIDER, AUTH_KEY_DIR); the check applies the same. A value `.env` gives one of those

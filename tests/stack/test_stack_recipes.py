@@ -68,14 +68,33 @@ def test_docker_recipes_say_what_is_missing(
     assert not (bin_dir / "calls").exists()  # nothing was run against Docker
 
 
-def test_up_runs_compose_when_everything_is_there(tmp_path: Path) -> None:
+def test_up_checks_env_then_runs_compose_when_everything_is_there(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake_docker(bin_dir, compose=True, daemon=True)
+    (bin_dir / "uv").write_text('#!/bin/sh\necho "uv $*" >> "${0%/*}/calls"\n')  # check-env's stand-in: .env passes
+    (bin_dir / "uv").chmod(0o755)
     (tmp_path / ".env").write_text("DOMAIN=example.com\n")
     result = run_recipe("up", bin_dir, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (bin_dir / "calls").read_text() == "docker compose up -d --build --wait\n"
+    assert (bin_dir / "calls").read_text().splitlines()[-2:] == [
+        "uv run python -m scripts.preflight .env",
+        "docker compose up -d --build --wait",
+    ]
+
+
+def test_up_stops_before_compose_when_env_is_refused(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_docker(bin_dir, compose=True, daemon=True)
+    refusing = '#!/bin/sh\n[ "$1" = run ] && { echo ".env: AUTH_ALLOWLIST is empty" >&2; exit 1; }\nexit 0\n'
+    (bin_dir / "uv").write_text(refusing)
+    (bin_dir / "uv").chmod(0o755)
+    (tmp_path / ".env").write_text("")
+    result = run_recipe("up", bin_dir, tmp_path)
+    assert result.returncode != 0
+    assert ".env: AUTH_ALLOWLIST is empty" in result.stderr
+    assert not (bin_dir / "calls").exists()  # compose was never asked to start anything
 
 
 # `just admin` and `just rotate-keys` act on the auth that runs: the compose container, else the dev stack.
@@ -258,7 +277,9 @@ def ensure_tools_line(recipe: str, environ: dict[str, str]) -> list[str]:
     command = [just, "--justfile", str(ROOT / "justfile"), "--dry-run", recipe]
     result = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=30, check=True)
     [first, *_] = [
-        line.split()[1:] for line in result.stderr.splitlines() if line.startswith("scripts/ensure-tools.sh")
+        line.split()[1:]
+        for line in result.stderr.splitlines()
+        if line.split()[:1] == [str(ROOT / "scripts/ensure-tools.sh")]
     ]
     return first
 
