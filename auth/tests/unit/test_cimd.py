@@ -190,6 +190,33 @@ def test_a_document_that_is_refused(document: object, reason: str) -> None:
     assert refused.value.error == "invalid_client"
 
 
+@pytest.mark.parametrize(
+    ("application_type", "uris", "reason"),
+    [
+        ("native", ["http://127.0.0.1:3000/callback"], None),
+        ("native", ["http://localhost/callback", "cursor://callback"], None),
+        ("native", ["https://app.example.com/callback"], "native application"),
+        ("web", ["https://app.example.com/callback"], None),
+        ("web", ["http://127.0.0.1:3000/callback"], "web application redirects only to https"),
+        ("web", ["https://localhost/callback"], "loopback host"),
+        ("web", ["cursor://callback"], "web application redirects only to https"),
+        ("desktop", ["https://app.example.com/callback"], '"native" or "web"'),
+        (None, ["http://127.0.0.1:3000/callback", "https://app.example.com/callback"], None),
+    ],
+)
+def test_application_type_narrows_the_redirect_uris(
+    application_type: str | None, uris: list[str], reason: str | None
+) -> None:
+    body = doc(application_type=application_type, redirect_uris=uris)
+    schemes = frozenset({"cursor"})
+    if reason is None:
+        assert validate_document(body, URL, SCOPES, schemes).redirect_uris == tuple(uris)
+        return
+    with pytest.raises(InvalidClient) as refused:
+        validate_document(body, URL, SCOPES, schemes)
+    assert reason in refused.value.description
+
+
 def test_a_private_use_scheme_needs_the_operator_as_for_registration() -> None:
     with pytest.raises(InvalidClient):
         validate_document(doc(redirect_uris=["cursor://callback"]), URL, SCOPES, frozenset())

@@ -10,11 +10,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcpgw_auth.oauth.errors import InvalidClient, OAuthError
 from mcpgw_auth.oauth.redirects import redirect_uri_problem
 from mcpgw_auth.oauth.registration import validate_metadata
 from mcpgw_auth.oauth.text import for_description
+from mcpgw_auth.oauth.urls import is_loopback_host
 from mcpgw_auth.records import ClientMetadata
 
 MAX_CLIENT_ID_URL = 1000
@@ -116,6 +118,29 @@ def validate_document(
             "use none (a public client with PKCE)"
         )
     try:
-        return validate_metadata(body, scopes_supported, extra_schemes)
+        metadata = validate_metadata(body, scopes_supported, extra_schemes)
     except OAuthError as exc:  # registration's own words, for a client that is refused rather than not registered
         raise _refuse(f"is invalid: {exc.description}") from exc
+    if problem := application_type_problem(body.get("application_type"), metadata.redirect_uris):
+        raise _refuse(f"is invalid: {problem}")
+    return metadata
+
+
+def application_type_problem(application_type: object, redirect_uris: tuple[str, ...]) -> str | None:
+    """OpenID Connect Dynamic Client Registration 1.0 §2 `application_type`, when a client declares it: a native
+    client redirects to a loopback http address or a private-use scheme, a web client to https only. A client that
+    declares none is held only to the redirect URI rules (the MCP client-registration page: non-OIDC servers ignore
+    it), since MCP clients commonly list loopback URIs without saying `native`."""
+    if application_type is None:
+        return None
+    if application_type not in ("native", "web"):
+        return 'application_type must be "native" or "web"'
+    for uri in redirect_uris:
+        scheme, host = uri.partition(":")[0], urlsplit(uri).hostname or ""
+        if application_type == "web" and scheme != "https":
+            return f"a web application redirects only to https URLs, not '{for_description(uri)}'"
+        if application_type == "web" and is_loopback_host(host):
+            return f"a web application does not redirect to a loopback host ('{for_description(uri)}'): use native"
+        if application_type == "native" and scheme == "https":
+            return f"a native application redirects to loopback http or its own scheme, not '{for_description(uri)}'"
+    return None
