@@ -59,9 +59,9 @@ class ProxySettings(BaseSettings):
     )
     log_level: str = "INFO"
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
-    def _origins(cls, value: object) -> object:
+    def _lists(cls, value: object) -> object:
         return _split(value)
 
     @field_validator("allowed_origins")
@@ -99,22 +99,12 @@ class ProxySettings(BaseSettings):
         "empty: loopback names only when listening on loopback, no check otherwise.",
     )
 
-    @field_validator("allowed_hosts", mode="before")
-    @classmethod
-    def _hosts(cls, value: object) -> object:
-        return _split(value)
-
     # Added with the Origin check behind a reverse proxy (checks.py).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host and X-Forwarded-Proto "
         "name the URL the client used; from any other peer they are ignored.",
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _proxies(cls, value: object) -> object:
-        return _split(value)
 
     @field_validator("trusted_proxies")
     @classmethod
