@@ -1,4 +1,5 @@
-"""Access tokens: RS256 JWTs (RFC 9068 profile, claims per DESIGN.md §3). Pure: keys and `now` are passed in."""
+"""Access tokens: RS256 JWTs (RFC 9068 profile: iss, sub, aud, client_id, scope, iat, exp, jti).
+Pure: keys and `now` are passed in."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ def origin_from(proto: str | None, host: str | None) -> str:
     if scheme not in ("http", "https"):
         scheme = "http"
     netloc = (host or "").split(",", 1)[0].strip().lower()
-    # Default ports are not part of a resource URL (DESIGN.md §2: normalized form).
+    # Default ports are not part of a resource URL (oauth/urls.py: their normalized form).
     if (scheme == "https" and netloc.endswith(":443")) or (scheme == "http" and netloc.endswith(":80")):
         netloc = netloc.rsplit(":", 1)[0]
     return f"{scheme}://{netloc}"

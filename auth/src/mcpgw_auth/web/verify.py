@@ -1,4 +1,4 @@
-"""ForwardAuth `/verify` (DESIGN.md §3): the hot path of every MCP request.
+"""ForwardAuth `/verify` (docs/forwardauth.md): the hot path of every MCP request.
 
 A plain ASGI handler in front of the FastAPI app: no routing, dependency resolution or middleware per request.
 Signatures are checked once per token (AccessTokenVerifier caches them); revocations arrive from the store feed.

@@ -1,4 +1,5 @@
-"""The grammar of secret references (DESIGN.md §3) and the canonical keys they resolve under. Pure: no I/O.
+"""The grammar of secret references (docs/vault.md "References") and the canonical keys they resolve under.
+Pure: no I/O.
 
 A declared value is either one whole reference or a string with `${reference}` parts in it:
 
